@@ -1,0 +1,277 @@
+import { CloseCode, WebSocketError } from '../errors';
+import { ByteAccumulator } from './byte-accumulator';
+import { Frame, MAX_CONTROL_PAYLOAD, Opcode, isControlOpcode, isKnownOpcode } from './frame';
+import { applyMask } from './mask';
+
+/** Options of the frame parser, shared by `FrameDecoder` and the connection. */
+export interface FrameParserOptions {
+  /**
+   * true (server role): every frame must be masked; false (client role): none may be.
+   * Left undefined, both are accepted (for tools that read captures of either side).
+   */
+  requireMask?: boolean;
+  /** Largest frame payload accepted, in bytes; larger ones fail with 1009 from the header alone. Default 64 MiB. */
+  maxPayload?: number;
+  /** Lets RSV1 through on the first frame of a data message (permessage-deflate). */
+  allowRsv1?: boolean;
+}
+
+/**
+ * Receives each complete frame. Returning `false` pauses the parser after this frame; it keeps the
+ * unread bytes and carries on from them at `resume()`.
+ */
+export type FrameHandler = (frame: Frame) => boolean | void;
+
+/** The default `maxPayload`: 64 MiB. */
+export const DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024;
+
+const enum State {
+  Header,
+  Length16,
+  Length64,
+  MaskKey,
+  Payload,
+  Failed,
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The frame-level state machine of RFC 6455 §5.2, free of I/O: header → extended length (16 or
+ * 64 bit) → masking key → payload. Bytes go in with `push()` in any chunking; frames come out through
+ * the handler. A frame that lies inside one chunk is a view of it, not a copy; masked payloads are
+ * unmasked in place, so the parser owns the bytes it is given.
+ * A violation throws a WebSocketError whose `closeCode` is the code to send, and the parser stays failed.
+ */
+export class FrameParser {
+  private readonly requireMask: boolean | undefined;
+  private readonly maxPayload: number;
+  private readonly allowRsv1: boolean;
+  private readonly onFrame: FrameHandler;
+
+  private state = State.Header;
+  private paused = false;
+  // The chunk being read and the read position in it; released once consumed so no view pins it.
+  private chunk: Buffer = EMPTY;
+  private pos = 0;
+  // A header field cut by a chunk boundary is gathered here (at most 8 bytes: the 64-bit length).
+  private readonly scratch = Buffer.allocUnsafe(8);
+  private scratchFill = 0;
+  // Where the field just taken can be read: `chunk` at `fieldPos`, or `scratch` at 0.
+  private field: Buffer = EMPTY;
+  private fieldPos = 0;
+
+  private fin = false;
+  private rsv1 = false;
+  private rsv2 = false;
+  private rsv3 = false;
+  private opcode = 0;
+  private masked = false;
+  private payloadLength = 0;
+  // An owned copy, so a 4-byte key never pins the 64 KiB chunk it came in (ws 8.22.2).
+  private readonly maskKey = Buffer.allocUnsafe(4);
+  private readonly payload = new ByteAccumulator();
+
+  constructor(options: FrameParserOptions, onFrame: FrameHandler) {
+    this.requireMask = options.requireMask;
+    this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    this.allowRsv1 = options.allowRsv1 ?? false;
+    this.onFrame = onFrame;
+    if (!(this.maxPayload >= 0)) throw new RangeError('maxPayload must be a non-negative number');
+  }
+
+  /** True while a frame handler has paused the parser with bytes left to read. */
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** True between frames: no partial frame is held. */
+  get isAtFrameBoundary(): boolean {
+    return this.state === State.Header && this.scratchFill === 0;
+  }
+
+  /**
+   * Parses as much of `chunk` as it can. Returns true when it was all consumed, false when a handler
+   * paused the parser first (call `resume()` later). Throws a WebSocketError on a protocol violation.
+   */
+  push(chunk: Buffer): boolean {
+    if (this.state === State.Failed) return true;
+    if (this.paused) throw new Error('FrameParser.push() while paused: wait for resume()');
+    this.chunk = chunk;
+    this.pos = 0;
+    return this.run();
+  }
+
+  /** Continues after a pause. Returns true when the held chunk was consumed, false if paused again. */
+  resume(): boolean {
+    if (!this.paused) return true;
+    this.paused = false;
+    return this.run();
+  }
+
+  private run(): boolean {
+    try {
+      while (!this.paused) {
+        let progressed: boolean;
+        switch (this.state) {
+          case State.Header:
+            progressed = this.readHeader();
+            break;
+          case State.Length16:
+            progressed = this.readLength16();
+            break;
+          case State.Length64:
+            progressed = this.readLength64();
+            break;
+          case State.MaskKey:
+            progressed = this.readMaskKey();
+            break;
+          case State.Payload:
+            progressed = this.readPayload();
+            break;
+          default:
+            progressed = false;
+        }
+        if (!progressed) break;
+      }
+    } catch (err) {
+      this.state = State.Failed;
+      this.paused = false;
+      this.chunk = EMPTY;
+      this.payload.reset();
+      throw err;
+    }
+    if (this.paused) return false;
+    this.chunk = EMPTY;
+    this.field = EMPTY;
+    return true;
+  }
+
+  // Makes `size` bytes of the current field readable at field[fieldPos], gathering across chunks.
+  private take(size: number): boolean {
+    const available = this.chunk.length - this.pos;
+    if (this.scratchFill === 0 && available >= size) {
+      this.field = this.chunk;
+      this.fieldPos = this.pos;
+      this.pos += size;
+      return true;
+    }
+    const n = Math.min(size - this.scratchFill, available);
+    this.chunk.copy(this.scratch, this.scratchFill, this.pos, this.pos + n);
+    this.scratchFill += n;
+    this.pos += n;
+    if (this.scratchFill < size) return false;
+    this.scratchFill = 0;
+    this.field = this.scratch;
+    this.fieldPos = 0;
+    return true;
+  }
+
+  private readHeader(): boolean {
+    if (!this.take(2)) return false;
+    const b0 = this.field[this.fieldPos];
+    const b1 = this.field[this.fieldPos + 1];
+    this.fin = (b0 & 0x80) !== 0;
+    this.rsv1 = (b0 & 0x40) !== 0;
+    this.rsv2 = (b0 & 0x20) !== 0;
+    this.rsv3 = (b0 & 0x10) !== 0;
+    this.opcode = b0 & 0x0f;
+    this.masked = (b1 & 0x80) !== 0;
+    const length7 = b1 & 0x7f;
+
+    if (!isKnownOpcode(this.opcode)) {
+      throw protocolError(`Reserved opcode 0x${this.opcode.toString(16)}`);
+    }
+    if (this.rsv2 || this.rsv3) {
+      throw protocolError(`RSV${this.rsv2 ? 2 : 3} is set but no extension defines it`);
+    }
+    if (this.rsv1) {
+      if (!this.allowRsv1) throw protocolError('RSV1 is set but no extension defines it');
+      if (isControlOpcode(this.opcode)) throw protocolError('RSV1 is set on a control frame');
+      if (this.opcode === Opcode.Continuation) throw protocolError('RSV1 is set on a continuation frame');
+    }
+    if (isControlOpcode(this.opcode)) {
+      if (!this.fin) throw protocolError('Fragmented control frame');
+      if (length7 > MAX_CONTROL_PAYLOAD) throw protocolError(`Control frame payload of ${length7} bytes (max 125)`);
+    }
+    if (this.requireMask !== undefined && this.masked !== this.requireMask) {
+      throw protocolError(this.requireMask ? 'Unmasked frame from a client' : 'Masked frame from a server');
+    }
+
+    if (length7 === 126) {
+      this.state = State.Length16;
+    } else if (length7 === 127) {
+      this.state = State.Length64;
+    } else {
+      return this.setPayloadLength(length7);
+    }
+    return true;
+  }
+
+  private readLength16(): boolean {
+    if (!this.take(2)) return false;
+    return this.setPayloadLength((this.field[this.fieldPos] << 8) | this.field[this.fieldPos + 1]);
+  }
+
+  private readLength64(): boolean {
+    if (!this.take(8)) return false;
+    const high = this.field.readUInt32BE(this.fieldPos);
+    const low = this.field.readUInt32BE(this.fieldPos + 4);
+    // RFC 6455 §5.2: "the most significant bit MUST be 0" (gorilla CVE-2020-27813 came from ignoring it).
+    if (high & 0x80000000) throw protocolError('64-bit payload length with the most significant bit set');
+    // Past 2^53 a double loses integer precision; any maxPayload rejects such a length anyway.
+    if (high >= 0x200000) throw tooBig(Number.MAX_SAFE_INTEGER, this.maxPayload);
+    return this.setPayloadLength(high * 0x100000000 + low);
+  }
+
+  private setPayloadLength(length: number): boolean {
+    if (length > this.maxPayload) throw tooBig(length, this.maxPayload);
+    this.payloadLength = length;
+    this.state = this.masked ? State.MaskKey : State.Payload;
+    return true;
+  }
+
+  private readMaskKey(): boolean {
+    if (!this.take(4)) return false;
+    this.field.copy(this.maskKey, 0, this.fieldPos, this.fieldPos + 4);
+    this.state = State.Payload;
+    return true;
+  }
+
+  private readPayload(): boolean {
+    const wanted = this.payloadLength - this.payload.length;
+    const available = this.chunk.length - this.pos;
+    let data: Buffer;
+    if (this.payload.length === 0 && available >= wanted) {
+      data = this.chunk.subarray(this.pos, this.pos + wanted);
+      this.pos += wanted;
+    } else {
+      if (available === 0) return false;
+      const n = Math.min(wanted, available);
+      this.payload.push(this.chunk.subarray(this.pos, this.pos + n));
+      this.pos += n;
+      if (this.payload.length < this.payloadLength) return false;
+      data = this.payload.take();
+    }
+    if (this.masked && data.length > 0) applyMask(data, this.maskKey);
+    this.state = State.Header;
+    const frame: Frame = {
+      fin: this.fin,
+      rsv1: this.rsv1,
+      rsv2: this.rsv2,
+      rsv3: this.rsv3,
+      opcode: this.opcode,
+      payload: data,
+    };
+    if (this.onFrame(frame) === false) this.paused = true;
+    return true;
+  }
+}
+
+function protocolError(message: string): WebSocketError {
+  return new WebSocketError(CloseCode.ProtocolError, message);
+}
+
+function tooBig(length: number, maxPayload: number): WebSocketError {
+  return new WebSocketError(CloseCode.MessageTooBig, `Frame payload of ${length} bytes exceeds maxPayload (${maxPayload})`);
+}

@@ -1,0 +1,21 @@
+// The public surface of wsflow. Everything not exported here is internal and may change.
+export { Opcode, isControlOpcode } from './codec/frame';
+export type { Frame, FrameInput } from './codec/frame';
+export { FrameDecoder } from './codec/frame-decoder';
+export type { FrameDecoderOptions } from './codec/frame-decoder';
+export { FrameEncoder } from './codec/frame-encoder';
+export type { FrameEncoderOptions } from './codec/frame-encoder';
+export { FrameParser, DEFAULT_MAX_PAYLOAD } from './codec/frame-parser';
+export type { FrameParserOptions, FrameHandler } from './codec/frame-parser';
+export { serializeFrame, writeFrameHeader, frameHeaderLength } from './codec/frame-serializer';
+export { applyMask } from './codec/mask';
+export { isValidUtf8, Utf8Validator } from './codec/utf8';
+export { parseClosePayload, buildClosePayload, isValidCloseCode, MAX_CLOSE_REASON_BYTES } from './codec/close-payload';
+export {
+  WebSocketError,
+  CloseError,
+  HandshakeError,
+  CloseCode,
+  isCloseError,
+  isUnexpectedCloseError,
+} from './errors';

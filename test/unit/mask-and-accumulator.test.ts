@@ -1,0 +1,51 @@
+import * as fc from 'fast-check';
+import { applyMask } from '../../src';
+import { ByteAccumulator } from '../../src/codec/byte-accumulator';
+
+function byteLoop(data: Uint8Array, mask: Uint8Array): Uint8Array {
+  return data.map((b, i) => b ^ mask[i & 3]);
+}
+
+describe('applyMask', () => {
+  test('equals the byte-by-byte definition at every length and alignment', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.nat(7), (data, mask, shift) => {
+        const backing = new Uint8Array(data.length + 8);
+        const view = backing.subarray(shift, shift + data.length);
+        view.set(data);
+        applyMask(view, mask);
+        expect(Buffer.from(view).equals(Buffer.from(byteLoop(data, mask)))).toBe(true);
+        expect(backing.subarray(0, shift).every((b) => b === 0)).toBe(true);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe('ByteAccumulator', () => {
+  test('joins pieces in order, whatever their sizes', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 9000 }), { maxLength: 20 }), (pieces) => {
+        const acc = new ByteAccumulator();
+        for (const p of pieces) acc.push(Buffer.from(p));
+        const expected = Buffer.concat(pieces.map((p) => Buffer.from(p)));
+        expect(acc.length).toBe(expected.length);
+        expect(acc.take().equals(expected)).toBe(true);
+        expect(acc.length).toBe(0);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('100,000 one-byte pieces cost about their bytes, not an object each', () => {
+    const acc = new ByteAccumulator();
+    const one = Buffer.from([7]);
+    const internal = acc as unknown as { parts: Buffer[] };
+    for (let i = 0; i < 100000; i++) acc.push(one);
+    // 16 KiB slabs: 7 parts, not 100,000.
+    expect(internal.parts.length).toBeLessThan(10);
+    const all = acc.take();
+    expect(all.length).toBe(100000);
+    expect(all.every((b) => b === 7)).toBe(true);
+  });
+});
