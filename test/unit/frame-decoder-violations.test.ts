@@ -1,5 +1,7 @@
-import { FrameParser, WebSocketError, Opcode, FrameDecoder } from '../../src';
+import { FrameParser, FrameParserOptions, WebSocketError, Opcode, FrameDecoder } from '../../src';
 import { decodeChunks, hex } from '../helpers/frames';
+
+type Case = [name: string, wire: Buffer, options: FrameParserOptions, code: number];
 
 async function closeCodeOf(wire: Buffer, options = {}): Promise<number> {
   try {
@@ -12,7 +14,7 @@ async function closeCodeOf(wire: Buffer, options = {}): Promise<number> {
 }
 
 describe('FrameDecoder violations', () => {
-  test.each([
+  test.each<Case>([
     ['64-bit length with the top bit set', hex('82 7f 80 00 00 00 00 00 00 01'), {}, 1002],
     ['64-bit length over 2^53', hex('82 7f 00 40 00 00 00 00 00 00'), { maxPayload: Number.MAX_SAFE_INTEGER }, 1009],
     ['length over maxPayload (7-bit)', hex('82 0b') , { maxPayload: 10 }, 1009],
@@ -28,10 +30,10 @@ describe('FrameDecoder violations', () => {
     ['unmasked frame in the server role', hex('81 00'), { requireMask: true }, 1002],
     ['masked frame in the client role', hex('81 80 00 00 00 00'), { requireMask: false }, 1002],
     ...[3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf].map(
-      (op) => [`reserved opcode 0x${op.toString(16)}`, Buffer.from([0x80 | op, 0]), {}, 1002] as const,
+      (op): Case => [`reserved opcode 0x${op.toString(16)}`, Buffer.from([0x80 | op, 0]), {}, 1002],
     ),
   ])('%s → %s', async (_name, wire, options, code) => {
-    expect(await closeCodeOf(wire as Buffer, options)).toBe(code);
+    expect(await closeCodeOf(wire, options)).toBe(code);
   });
 
   test('maxPayload is decided from the header, before any payload arrives', () => {

@@ -1,0 +1,216 @@
+import { ByteAccumulator } from '../codec/byte-accumulator';
+import { parseClosePayload } from '../codec/close-payload';
+import { Frame, Opcode } from '../codec/frame';
+import { Utf8Validator, isValidUtf8 } from '../codec/utf8';
+import { CloseCode, WebSocketError } from '../errors';
+import type { PerMessageDeflate } from '../extensions/permessage-deflate';
+
+/** The two kinds of data message. */
+export type MessageType = 'text' | 'binary';
+
+/** Where a message streamed with `nextReader()` goes, a fragment at a time. */
+export interface MessageStreamTarget {
+  /** Returns false when the consumer wants no more for now. */
+  pushFragment(data: Buffer): boolean;
+  endMessage(): void;
+  failMessage(err: Error): void;
+}
+
+/** What the receiver reports to its connection. */
+export interface ReceiverSink {
+  /** A whole message; false asks the receiver to stop reading until `unblock()`. */
+  onMessage(type: MessageType, data: Buffer): boolean;
+  /** A stream waiting for the next message (`nextReader()`), or null to assemble it whole. */
+  takeStreamTarget(type: MessageType): MessageStreamTarget | null;
+  /** False asks the receiver to stop reading until `unblock()` (the pong could not be flushed yet). */
+  onPing(payload: Buffer): boolean;
+  onPong(payload: Buffer): void;
+  onClose(code: number, reason: string): void;
+  /** The peer violated the protocol: the connection must be failed with `err.closeCode`. */
+  onError(err: WebSocketError): void;
+  /** Parsing may continue after an asynchronous pause. */
+  resume(): void;
+}
+
+/** Options of the receiver. */
+export interface ReceiverOptions {
+  maxPayload: number;
+  deflate: PerMessageDeflate | null;
+}
+
+/**
+ * Turns frames into messages (RFC 6455 §5.4–§5.6): enforces the fragmentation rules, validates text
+ * as UTF-8 fragment by fragment, enforces `maxPayload` on whole messages, inflates compressed ones in
+ * order, and answers control frames at once, even between the fragments of a message.
+ * Its `onFrame` is the FrameParser's handler: returning false pauses the parser until the blocking
+ * cause clears and `sink.resume()` is called.
+ */
+export class Receiver {
+  private readonly sink: ReceiverSink;
+  private readonly maxPayload: number;
+  private readonly deflate: PerMessageDeflate | null;
+
+  private inMessage = false;
+  private type: MessageType = 'binary';
+  private compressed = false;
+  private received = 0;
+  private readonly fragments = new ByteAccumulator();
+  private readonly utf8 = new Utf8Validator();
+  private stream: MessageStreamTarget | null = null;
+
+  // Reasons the parser is paused; it resumes once none is left.
+  private blocked = false;
+  private inflating = false;
+  private done = false;
+
+  constructor(options: ReceiverOptions, sink: ReceiverSink) {
+    this.maxPayload = options.maxPayload;
+    this.deflate = options.deflate;
+    this.sink = sink;
+  }
+
+  /** True while the receiver waits for the consumer, the socket or zlib. */
+  get isPaused(): boolean {
+    return this.blocked || this.inflating;
+  }
+
+  /** The consumer (or the socket) can take more: resume parsing if nothing else holds it. */
+  unblock(): void {
+    if (!this.blocked) return;
+    this.blocked = false;
+    if (!this.inflating && !this.done) this.sink.resume();
+  }
+
+  /** Stops delivering anything: the connection is closing or closed. A streamed message in progress fails with `err`. */
+  stop(err: Error): void {
+    if (this.done) return;
+    this.done = true;
+    this.fragments.reset();
+    const stream = this.stream;
+    this.stream = null;
+    if (stream !== null) stream.failMessage(err);
+  }
+
+  /** The FrameParser handler. */
+  readonly onFrame = (frame: Frame): boolean => {
+    if (this.done) return false;
+    switch (frame.opcode) {
+      case Opcode.Text:
+      case Opcode.Binary:
+        if (this.inMessage) return this.fail(CloseCode.ProtocolError, 'A new data frame arrived inside a fragmented message');
+        this.startMessage(frame);
+        return this.onData(frame.payload, frame.fin);
+      case Opcode.Continuation:
+        if (!this.inMessage) return this.fail(CloseCode.ProtocolError, 'A continuation frame arrived with no message to continue');
+        return this.onData(frame.payload, frame.fin);
+      case Opcode.Ping:
+        if (!this.sink.onPing(frame.payload)) this.blocked = true;
+        return !this.blocked;
+      case Opcode.Pong:
+        this.sink.onPong(frame.payload);
+        return true;
+      case Opcode.Close:
+        return this.onCloseFrame(frame.payload);
+      default:
+        // The parser rejects reserved opcodes before they get here.
+        return this.fail(CloseCode.ProtocolError, `Unexpected opcode ${frame.opcode}`);
+    }
+  };
+
+  private startMessage(frame: Frame): void {
+    this.inMessage = true;
+    this.type = frame.opcode === Opcode.Text ? 'text' : 'binary';
+    this.compressed = frame.rsv1;
+    this.received = 0;
+    this.stream = this.sink.takeStreamTarget(this.type);
+  }
+
+  private onData(payload: Buffer, fin: boolean): boolean {
+    if (!this.compressed) return this.accept(payload, fin);
+    const deflate = this.deflate as PerMessageDeflate;
+    let returned = false;
+    let proceed = true;
+    this.inflating = true;
+    // Whole messages are bounded by maxPayload once inflated; a streamed message is bounded per frame.
+    const limit = this.stream === null ? this.maxPayload - this.received : this.maxPayload;
+    deflate.decompress(payload, fin, limit, (err, data) => {
+      this.inflating = false;
+      if (this.done) return;
+      if (err) {
+        proceed = this.failWith(
+          err instanceof WebSocketError ? err : new WebSocketError(CloseCode.InvalidPayload, err.message, { cause: err }),
+        );
+      } else {
+        proceed = this.accept(data ?? Buffer.alloc(0), fin);
+      }
+      if (returned && proceed && !this.blocked) this.sink.resume();
+    });
+    returned = true;
+    return !this.inflating && proceed;
+  }
+
+  // Takes the (inflated) bytes of one frame of the current message.
+  private accept(data: Buffer, fin: boolean): boolean {
+    const stream = this.stream;
+    if (stream !== null) {
+      if (this.type === 'text' && !this.utf8.write(data)) return this.invalidUtf8();
+      if (fin && this.type === 'text' && !this.utf8.end()) return this.invalidUtf8();
+      const more = data.length === 0 || stream.pushFragment(data);
+      if (fin) {
+        this.inMessage = false;
+        this.stream = null;
+        stream.endMessage();
+      }
+      if (!more) this.blocked = true;
+      return !this.blocked;
+    }
+
+    this.received += data.length;
+    if (this.received > this.maxPayload) {
+      return this.fail(CloseCode.MessageTooBig, `Message of more than ${this.maxPayload} bytes (maxPayload)`);
+    }
+    let message: Buffer;
+    if (fin && this.fragments.length === 0) {
+      // The common case: a whole message in one frame, validated in one call, never copied.
+      if (this.type === 'text' && !isValidUtf8(data)) return this.invalidUtf8();
+      message = data;
+    } else {
+      if (this.type === 'text' && !this.utf8.write(data)) return this.invalidUtf8();
+      this.fragments.push(data);
+      if (!fin) return true;
+      if (this.type === 'text' && !this.utf8.end()) return this.invalidUtf8();
+      message = this.fragments.take();
+    }
+    this.inMessage = false;
+    if (!this.sink.onMessage(this.type, message)) this.blocked = true;
+    return !this.blocked;
+  }
+
+  private onCloseFrame(payload: Buffer): boolean {
+    let close: { code: number; reason: string };
+    try {
+      close = parseClosePayload(payload);
+    } catch (err) {
+      return this.failWith(err as WebSocketError);
+    }
+    // Nothing after a Close frame is read (RFC 6455 §5.5.1).
+    this.stop(new WebSocketError(CloseCode.Abnormal, 'The peer closed the connection in the middle of a message'));
+    this.sink.onClose(close.code, close.reason);
+    return false;
+  }
+
+  private invalidUtf8(): boolean {
+    return this.fail(CloseCode.InvalidPayload, 'Text message is not valid UTF-8');
+  }
+
+  private fail(code: number, message: string): boolean {
+    return this.failWith(new WebSocketError(code, message));
+  }
+
+  private failWith(err: WebSocketError): boolean {
+    if (this.done) return false;
+    this.stop(err);
+    this.sink.onError(err);
+    return false;
+  }
+}

@@ -1,0 +1,153 @@
+import type { Duplex } from 'stream';
+import { Opcode } from '../codec/frame';
+import { serializeFrame } from '../codec/frame-serializer';
+import type { PerMessageDeflate } from '../extensions/permessage-deflate';
+
+/** Called once a frame is handed to the socket, or with the error that kept it from being sent. */
+export type SendCallback = (err?: Error | null) => void;
+
+interface QueuedFrame {
+  opcode: number;
+  payload: Buffer;
+  fin: boolean;
+  compress: boolean;
+  firstFragment: boolean;
+  callback: SendCallback | undefined;
+}
+
+/**
+ * Writes frames to the socket in order. Frames written in the same tick are corked together so
+ * many small frames leave in one `writev` syscall. With permessage-deflate, frames wait in a FIFO
+ * while a compression job runs, so what was sent first arrives first.
+ */
+export class Sender {
+  private readonly socket: Duplex;
+  private readonly mask: boolean;
+  private readonly deflate: PerMessageDeflate | null;
+  private corked = false;
+  // Frames waiting for an earlier compression job to finish, and their payload bytes.
+  private readonly queue: QueuedFrame[] = [];
+  private queuedBytes = 0;
+  private compressing = false;
+  private failed: Error | null = null;
+  /** Called when frames that waited for compression have all been handed to the socket. */
+  onQueueDrained: (() => void) | null = null;
+
+  constructor(socket: Duplex, mask: boolean, deflate: PerMessageDeflate | null) {
+    this.socket = socket;
+    this.mask = mask;
+    this.deflate = deflate;
+  }
+
+  /** Bytes accepted but not yet handed to the kernel: the socket's buffer plus frames awaiting compression. */
+  get bufferedAmount(): number {
+    return this.socket.writableLength + this.queuedBytes;
+  }
+
+  /** True when the socket is over its high-water mark and callers should wait for 'drain'. */
+  get needsDrain(): boolean {
+    return this.socket.writableNeedDrain || this.queuedBytes > this.socket.writableHighWaterMark;
+  }
+
+  /**
+   * Sends one frame. `compress` asks for permessage-deflate on a data frame (ignored without an
+   * agreed extension); `firstFragment` tells a compressed fragment whether it carries RSV1.
+   */
+  send(
+    opcode: number,
+    payload: Buffer,
+    fin: boolean,
+    compress: boolean,
+    callback?: SendCallback,
+    firstFragment = opcode !== Opcode.Continuation,
+  ): void {
+    if (this.failed !== null) {
+      if (callback !== undefined) process.nextTick(callback, this.failed);
+      return;
+    }
+    const frame: QueuedFrame = {
+      opcode,
+      payload,
+      fin,
+      compress: compress && this.deflate !== null,
+      firstFragment,
+      callback,
+    };
+    if (this.compressing) {
+      this.queue.push(frame);
+      this.queuedBytes += payload.length;
+      return;
+    }
+    this.dispatch(frame);
+  }
+
+  /** Fails every queued frame and refuses new ones: the connection is going away. */
+  abort(err: Error): void {
+    if (this.failed !== null) return;
+    this.failed = err;
+    const pending = this.queue.splice(0);
+    this.queuedBytes = 0;
+    for (const frame of pending) if (frame.callback !== undefined) process.nextTick(frame.callback, err);
+  }
+
+  private dispatch(frame: QueuedFrame): void {
+    if (!frame.compress) {
+      this.write(frame.opcode, frame.payload, frame.fin, false, frame.callback);
+      return;
+    }
+    const deflate = this.deflate as PerMessageDeflate;
+    this.compressing = true;
+    let completedSynchronously = false;
+    let inCall = true;
+    deflate.compress(frame.payload, frame.fin, (err, compressed) => {
+      this.compressing = false;
+      if (err || compressed === undefined) {
+        const failure = err ?? new Error('Compression produced no output');
+        if (frame.callback !== undefined) frame.callback(failure);
+        this.abort(failure);
+        return;
+      }
+      if (this.failed === null) {
+        // RSV1 marks a compressed message on its first frame only (RFC 7692 §6).
+        this.write(frame.opcode, compressed, frame.fin, frame.firstFragment, frame.callback);
+      } else if (frame.callback !== undefined) {
+        frame.callback(this.failed);
+      }
+      if (inCall) completedSynchronously = true;
+      else this.drainQueue();
+    });
+    inCall = false;
+    if (completedSynchronously) this.drainQueue();
+  }
+
+  private drainQueue(): void {
+    while (!this.compressing && this.queue.length > 0) {
+      const frame = this.queue.shift() as QueuedFrame;
+      this.queuedBytes -= frame.payload.length;
+      this.dispatch(frame);
+    }
+    if (this.queue.length === 0 && this.onQueueDrained !== null) this.onQueueDrained();
+  }
+
+  private write(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean, callback?: SendCallback): void {
+    const socket = this.socket;
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(this.uncork);
+    }
+    const buffers = serializeFrame(fin, rsv1, opcode, payload, this.mask);
+    if (buffers.length === 1) {
+      socket.write(buffers[0], callback);
+    } else {
+      socket.write(buffers[0]);
+      socket.write(buffers[1], callback);
+    }
+  }
+
+  // Bound once: runs after every frame of this tick was written, so they leave in one writev.
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
+}
