@@ -19,3 +19,13 @@ export {
   isCloseError,
   isUnexpectedCloseError,
 } from './errors';
+export { WebSocket, MessageReader, MessageWriter, DEFAULT_CLOSE_TIMEOUT } from './connection/websocket';
+export type { Message, MessageType, CloseInfo, WriteOptions, WebSocketOptions } from './connection/websocket';
+export type { KeepAliveOptions } from './connection/keepalive';
+export { Upgrader, DEFAULT_HANDSHAKE_TIMEOUT } from './handshake/server';
+export type { UpgraderOptions } from './handshake/server';
+export { connect, DEFAULT_CONNECT_TIMEOUT } from './handshake/client';
+export type { ConnectOptions } from './handshake/client';
+export { WebSocketServer } from './server';
+export type { WebSocketServerOptions } from './server';
+export type { PerMessageDeflateOptions } from './extensions/permessage-deflate';
