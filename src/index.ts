@@ -8,7 +8,7 @@ export type { FrameEncoderOptions } from './codec/frame-encoder';
 export { FrameParser, DEFAULT_MAX_PAYLOAD } from './codec/frame-parser';
 export type { FrameParserOptions, FrameHandler } from './codec/frame-parser';
 export { serializeFrame, writeFrameHeader, frameHeaderLength } from './codec/frame-serializer';
-export { applyMask } from './codec/mask';
+export { applyMask, maskImplementation } from './codec/mask';
 export { isValidUtf8, Utf8Validator } from './codec/utf8';
 export { parseClosePayload, buildClosePayload, isValidCloseCode, MAX_CLOSE_REASON_BYTES } from './codec/close-payload';
 export {

@@ -61,6 +61,10 @@ export const DEFAULT_CLOSE_TIMEOUT = 5000;
 // Whole messages buffered on `readable` before the socket is paused.
 const READABLE_HIGH_WATER_MARK = 16;
 
+// Automatic pongs written but not yet flushed. Reading pauses while the socket is full, so a peer
+// that pings without reading normally stalls itself long before this; past it, it is a flooder (ws 8.23).
+const MAX_PENDING_PONGS = 1024;
+
 const enum State {
   Open,
   Closing,
@@ -119,6 +123,10 @@ export class WebSocket extends EventEmitter {
   private channelBusy = false;
   private readonly channelQueue: Array<() => void> = [];
   private pingHandler: ((payload: Buffer) => void) | null = null;
+  private pendingPongs = 0;
+  private readonly onPongFlushed = (): void => {
+    this.pendingPongs--;
+  };
 
   constructor(socket: Duplex, head: Buffer, options: WebSocketOptions) {
     super();
@@ -361,7 +369,12 @@ export class WebSocket extends EventEmitter {
       if (this.pingHandler !== null) {
         this.pingHandler(payload);
       } else if (!this.closeSent) {
-        this.sendControl(Opcode.Pong, payload);
+        if (++this.pendingPongs > MAX_PENDING_PONGS) {
+          this.fail(new WebSocketError(CloseCode.PolicyViolation, 'Ping flood: too many pongs waiting to be sent'));
+          this.socket.destroy();
+          return false;
+        }
+        this.sender.send(Opcode.Pong, payload, true, false, this.onPongFlushed);
       }
       // Automatic pongs respect backpressure: while the socket is full, stop reading more pings.
       return !this.socket.writableNeedDrain;
