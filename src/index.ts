@@ -22,7 +22,7 @@ export {
 export { WebSocket, MessageReader, MessageWriter, DEFAULT_CLOSE_TIMEOUT } from './connection/websocket';
 export type { Message, MessageType, CloseInfo, WriteOptions, WebSocketOptions } from './connection/websocket';
 export type { KeepAliveOptions } from './connection/keepalive';
-export { Upgrader, DEFAULT_HANDSHAKE_TIMEOUT } from './handshake/server';
+export { Upgrader, DEFAULT_HANDSHAKE_TIMEOUT, writeHandshakeError, checkSameOrigin } from './handshake/server';
 export type { UpgraderOptions } from './handshake/server';
 export { connect, DEFAULT_CONNECT_TIMEOUT } from './handshake/client';
 export type { ConnectOptions } from './handshake/client';

@@ -1,0 +1,240 @@
+// A small server for the common case: one HTTP server, one path, one Upgrader, a callback per connection,
+// and a graceful shutdown. Anything fancier (several paths, auth before upgrading, a framework's router)
+// should call `Upgrader.upgrade()` from its own 'upgrade' handler instead.
+import { EventEmitter } from 'events';
+import * as http from 'http';
+import type * as https from 'https';
+import type * as net from 'net';
+import type * as stream from 'stream';
+import type { WebSocket } from './connection/websocket';
+import { Upgrader, writeHandshakeError, type UpgraderOptions } from './handshake/server';
+
+/** Options of a {@link WebSocketServer}. */
+export interface WebSocketServerOptions {
+  /**
+   * An existing HTTP(S) server to attach to; it stays the caller's: `close()` detaches from it but does
+   * not close it. When omitted, the WebSocketServer creates (and owns) a plain HTTP server: see `listen()`.
+   */
+  server?: http.Server | https.Server;
+  /** Port of the server it creates (0, the default, picks a free one). Not allowed with `server`. */
+  port?: number;
+  /** Host of the server it creates (default: all interfaces). Not allowed with `server`. */
+  host?: string;
+  /**
+   * Only upgrade requests for this exact path (query ignored); others are answered 404 — or, on a shared
+   * server with other 'upgrade' listeners, left to them. Default: every path.
+   */
+  path?: string;
+  /** The Upgrader to use, or its options. Default: `new Upgrader()`. */
+  upgrader?: Upgrader | UpgraderOptions;
+}
+
+const SHUTDOWN_CODE = 1001;
+const SHUTDOWN_REASON = 'Server shutting down';
+
+/** The request path without its query, for absolute-form request targets too. */
+function pathOf(url: string | undefined): string {
+  const target = url ?? '/';
+  if (target.startsWith('/')) {
+    const q = target.indexOf('?');
+    return q === -1 ? target : target.slice(0, q);
+  }
+  try {
+    return new URL(target).pathname;
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Accepts WebSocket connections on one path of one HTTP server and keeps track of them, so that a
+ * process can shut down cleanly: `close()` tells every client the server is going away (1001), waits
+ * for the closing handshakes, then closes the HTTP server.
+ *
+ * Events: `'connection' (ws, req)` for each new connection; `'handshakeError' (err, req)` for each
+ * refused or failed handshake (already answered — this is for logging); `'error' (err)` when a
+ * 'connection' listener throws (rethrown asynchronously when nobody listens for 'error');
+ * `'close'` once `close()` has finished.
+ *
+ * ```ts
+ * const wss = new WebSocketServer({ port: 8080, path: '/ws' }, (ws, req) => { ... });
+ * await wss.listen();
+ * process.on('SIGTERM', () => void wss.close());
+ * ```
+ */
+export class WebSocketServer extends EventEmitter {
+  private readonly connections = new Set<WebSocket>();
+  private readonly pending = new Set<Promise<void>>();
+  private readonly httpServer: http.Server | https.Server;
+  private readonly ownsServer: boolean;
+  private readonly port: number;
+  private readonly host: string | undefined;
+  private readonly path: string | undefined;
+  private readonly upgrader: Upgrader;
+  private closing: Promise<void> | null = null;
+  private readonly onUpgrade = (req: http.IncomingMessage, socket: stream.Duplex, head: Buffer): void =>
+    this.handleUpgrade(req, socket, head);
+
+  /** Sets up (but does not start) the server; `onConnection` is a shorthand for a 'connection' listener. */
+  constructor(
+    opts: WebSocketServerOptions = {},
+    onConnection?: (ws: WebSocket, req: http.IncomingMessage) => void,
+  ) {
+    super();
+    if (opts.server !== undefined && (opts.port !== undefined || opts.host !== undefined)) {
+      throw new TypeError('port and host configure the server WebSocketServer creates; they cannot be used with server');
+    }
+    if (opts.path !== undefined && (typeof opts.path !== 'string' || !opts.path.startsWith('/'))) {
+      throw new TypeError('path must be a string starting with "/"');
+    }
+    this.path = opts.path;
+    this.port = opts.port ?? 0;
+    this.host = opts.host;
+    this.upgrader = opts.upgrader instanceof Upgrader ? opts.upgrader : new Upgrader(opts.upgrader);
+    if (opts.server !== undefined) {
+      this.httpServer = opts.server;
+      this.ownsServer = false;
+    } else {
+      this.httpServer = http.createServer((req, res) => this.handlePlainRequest(req, res));
+      this.ownsServer = true;
+    }
+    this.httpServer.on('upgrade', this.onUpgrade);
+    if (onConnection !== undefined) this.on('connection', onConnection);
+  }
+
+  /** The open connections; each is removed when it emits 'close'. */
+  get clients(): ReadonlySet<WebSocket> {
+    return this.connections;
+  }
+
+  /**
+   * Starts the server this WebSocketServer created, on `port`/`host`, and resolves with its address.
+   * Rejects when attached to a caller's server (start that one yourself) or when listening fails.
+   */
+  listen(): Promise<net.AddressInfo> {
+    if (!this.ownsServer) {
+      return Promise.reject(new Error('listen() is only for the server WebSocketServer creates; start your own server yourself'));
+    }
+    if (this.closing !== null) return Promise.reject(new Error('The WebSocketServer is closed'));
+    const server = this.httpServer;
+    const current = this.address();
+    if (server.listening && current !== null) return Promise.resolve(current);
+    return new Promise<net.AddressInfo>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        server.removeListener('listening', onListening);
+        reject(err);
+      };
+      const onListening = (): void => {
+        server.removeListener('error', onError);
+        const address = this.address();
+        if (address === null) reject(new Error('The server is not listening on a TCP address'));
+        else resolve(address);
+      };
+      server.once('error', onError);
+      server.once('listening', onListening);
+      server.listen(this.port, this.host);
+    });
+  }
+
+  /** The TCP address the HTTP server listens on, or null before it listens (or on a pipe). */
+  address(): net.AddressInfo | null {
+    const address = this.httpServer.address();
+    return address !== null && typeof address === 'object' ? address : null;
+  }
+
+  /**
+   * Graceful shutdown: refuses new upgrades (503), lets handshakes in flight finish, sends every client a
+   * Close with 1001 "Server shutting down" and waits until each connection has closed (the connection's
+   * own closeTimeout bounds a peer that never answers), then closes the HTTP server if this object
+   * created it, or detaches from it otherwise. Idempotent: later calls return the same promise.
+   */
+  close(): Promise<void> {
+    if (this.closing !== null) return this.closing;
+    this.closing = (async () => {
+      let serverClosed: Promise<void> = Promise.resolve();
+      if (this.ownsServer) {
+        // Stop accepting now; the callback comes once every socket, upgraded ones included, is gone.
+        const server = this.httpServer;
+        serverClosed = new Promise<void>((resolve) => {
+          server.close(() => resolve());
+        });
+        server.closeIdleConnections();
+      }
+      await Promise.allSettled([...this.pending]);
+      await Promise.all([...this.connections].map((ws) => closeConnection(ws)));
+      await serverClosed;
+      // Detached only now, so that upgrades arriving meanwhile are answered 503 rather than as plain HTTP.
+      this.httpServer.removeListener('upgrade', this.onUpgrade);
+      this.emit('close');
+    })();
+    return this.closing;
+  }
+
+  private matchesPath(req: http.IncomingMessage): boolean {
+    return this.path === undefined || pathOf(req.url) === this.path;
+  }
+
+  /** Plain HTTP to the server it created: this is a WebSocket endpoint, say so (426) or 404. */
+  private handlePlainRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const found = this.matchesPath(req);
+    const status = found ? 426 : 404;
+    const body = found ? 'This is a WebSocket endpoint: upgrade the connection.\n' : 'Not Found\n';
+    const headers: http.OutgoingHttpHeaders = {
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Length': Buffer.byteLength(body),
+      Connection: 'close',
+    };
+    if (found) headers['Upgrade'] = 'websocket';
+    res.writeHead(status, headers);
+    res.end(body);
+  }
+
+  private handleUpgrade(req: http.IncomingMessage, socket: stream.Duplex, head: Buffer): void {
+    if (!this.matchesPath(req)) {
+      // On a shared server another listener may own this path; only answer when nobody else can.
+      if (!this.ownsServer && this.httpServer.listenerCount('upgrade') > 1) return;
+      writeHandshakeError(socket, 404, 'Not Found');
+      return;
+    }
+    if (this.closing !== null) {
+      writeHandshakeError(socket, 503, 'Server shutting down');
+      return;
+    }
+    const attempt = this.upgrader.upgrade(req, socket, head).then(
+      (ws) => this.adopt(ws, req),
+      (err: unknown) => {
+        this.emit('handshakeError', err instanceof Error ? err : new Error(String(err)), req);
+      },
+    );
+    this.pending.add(attempt);
+    void attempt.finally(() => this.pending.delete(attempt));
+  }
+
+  private adopt(ws: WebSocket, req: http.IncomingMessage): void {
+    this.connections.add(ws);
+    ws.once('close', () => this.connections.delete(ws));
+    if (this.closing !== null) {
+      // Upgraded while shutting down: close() awaits it through `connections`.
+      return;
+    }
+    try {
+      this.emit('connection', ws, req);
+    } catch (err) {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+      else
+        process.nextTick(() => {
+          throw err;
+        });
+    }
+  }
+}
+
+/** Sends Close 1001 and resolves once the connection has closed (bounded by its closeTimeout). Never rejects. */
+async function closeConnection(ws: WebSocket): Promise<void> {
+  try {
+    await ws.close(SHUTDOWN_CODE, SHUTDOWN_REASON);
+  } catch {
+    // close() only fails on an invalid code or reason, which ours are not; fall back to the event anyway.
+    if (ws.readyState !== 'closed') await new Promise<void>((resolve) => ws.once('close', () => resolve()));
+  }
+}

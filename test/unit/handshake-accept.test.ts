@@ -1,0 +1,67 @@
+import { computeAcceptKey, generateKey, isValidKey, WEBSOCKET_GUID } from '../../src/handshake/accept';
+
+describe('computeAcceptKey', () => {
+  it('matches the example of RFC 6455 §1.3', () => {
+    // RFC 6455 §1.3 and §4.2.2: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" (checked with `openssl sha1 -binary | base64`).
+    expect(computeAcceptKey('dGhlIHNhbXBsZSBub25jZQ==')).toBe('s3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
+  });
+
+  it('uses the RFC GUID', () => {
+    expect(WEBSOCKET_GUID).toBe('258EAFA5-E914-47DA-95CA-C5AB0DC85B11');
+  });
+
+  it('is 28 base64 characters (a SHA-1 digest)', () => {
+    const accept = computeAcceptKey(generateKey());
+    expect(accept).toHaveLength(28);
+    expect(Buffer.from(accept, 'base64')).toHaveLength(20);
+  });
+});
+
+describe('generateKey', () => {
+  it('produces valid, distinct keys of 16 random bytes', () => {
+    const keys = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      const key = generateKey();
+      expect(isValidKey(key)).toBe(true);
+      expect(Buffer.from(key, 'base64')).toHaveLength(16);
+      keys.add(key);
+    }
+    expect(keys.size).toBe(200);
+  });
+});
+
+describe('isValidKey', () => {
+  const valid: string[] = [
+    'dGhlIHNhbXBsZSBub25jZQ==',
+    'AAAAAAAAAAAAAAAAAAAAAA==',
+    '/////////////////////w==',
+    '++++++++++++++++++++++==', // non-canonical low bits: accepted, like ws and gorilla
+    'x3JJHMbDL1EzLkh9GBhXDw==',
+  ];
+  const invalid: [string, unknown][] = [
+    ['empty', ''],
+    ['not a string', 42],
+    ['undefined', undefined],
+    ['too short', 'dGhlIHNhbXBsZSBub25jZQ='],
+    ['too long', 'dGhlIHNhbXBsZSBub25jZQ==='],
+    ['no padding', 'dGhlIHNhbXBsZSBub25jZQAA'],
+    ['single padding (17 bytes)', 'dGhlIHNhbXBsZSBub25jZQA='],
+    ['padding inside', 'dGhlIHNhbXBsZSBub25j=Q=='],
+    ['url-safe alphabet', 'dGhlIHNhbXBsZSBub25j-_=='],
+    ['space inside', 'dGhlIHNhbXBsZSBub25 ZQ=='],
+    ['leading space', ' dGhlIHNhbXBsZSBub25jZQ='],
+    ['CRLF', 'dGhlIHNhbXBsZSBub25jZ\r\n='],
+    ['NUL', 'dGhlIHNhbXBsZSBub25jZ\u0000=='],
+    ['non-ASCII', 'dGhlIHNhbXBsZSBub25jZé=='],
+    ['two keys joined by node', 'dGhlIHNhbXBsZSBub25jZQ==, dGhlIHNhbXBsZSBub25jZQ=='],
+    ['base64 of 18 bytes', 'AAAAAAAAAAAAAAAAAAAAAAAA'],
+  ];
+
+  it.each(valid)('accepts %s', (key) => {
+    expect(isValidKey(key)).toBe(true);
+  });
+
+  it.each(invalid)('rejects %s', (_name, key) => {
+    expect(isValidKey(key)).toBe(false);
+  });
+});
