@@ -131,8 +131,9 @@ export class Receiver {
     let returned = false;
     let proceed = true;
     this.inflating = true;
-    // Whole messages are bounded by maxPayload once inflated; a streamed message is bounded per frame.
-    const limit = this.stream === null ? this.maxPayload - this.received : this.maxPayload;
+    // zlib counts what the whole message inflates to. Whole messages are bounded by maxPayload; a
+    // streamed one is never held whole, so each of its frames may inflate to maxPayload more.
+    const limit = this.stream === null ? this.maxPayload : this.received + this.maxPayload;
     deflate.decompress(payload, fin, limit, (err, data) => {
       this.inflating = false;
       if (this.done) return;
@@ -153,6 +154,7 @@ export class Receiver {
   private accept(data: Buffer, fin: boolean): boolean {
     const stream = this.stream;
     if (stream !== null) {
+      this.received += data.length;
       if (this.type === 'text' && !this.utf8.write(data)) return this.invalidUtf8();
       if (fin && this.type === 'text' && !this.utf8.end()) return this.invalidUtf8();
       const more = data.length === 0 || stream.pushFragment(data);

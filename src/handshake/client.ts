@@ -10,6 +10,7 @@ import {
   PerMessageDeflate,
   acceptClientResponse,
   buildClientOffer,
+  validatePerMessageDeflateOptions,
   type DeflateParams,
   type PerMessageDeflateOptions,
 } from '../extensions/permessage-deflate';
@@ -356,6 +357,7 @@ export function connect(url: string | URL, opts: ConnectOptions = {}): Promise<W
       target = parseTarget(url);
       protocols = checkProtocols(opts.protocols);
       compression = opts.compression === true ? {} : opts.compression ? { ...opts.compression } : null;
+      if (compression !== null) validatePerMessageDeflateOptions(compression);
       timeout = opts.handshakeTimeout ?? DEFAULT_CONNECT_TIMEOUT;
       if (typeof timeout !== 'number' || !(timeout >= 0) || timeout > 0x7fffffff) {
         throw new RangeError(`handshakeTimeout must be a number of milliseconds between 0 and 2^31-1, got ${String(timeout)}`);

@@ -14,6 +14,7 @@ import { HandshakeError } from '../errors';
 import {
   PerMessageDeflate,
   negotiateServer,
+  validatePerMessageDeflateOptions,
   type PerMessageDeflateOptions,
 } from '../extensions/permessage-deflate';
 import { WebSocket, type WebSocketOptions } from '../connection/websocket';
@@ -142,6 +143,8 @@ export class Upgrader {
     this.checkOrigin = opts.checkOrigin ?? checkSameOrigin;
     this.compression =
       opts.compression === true ? {} : opts.compression ? { ...opts.compression } : null;
+    // A bad compression setting fails here, at startup, not at every handshake.
+    if (this.compression !== null) validatePerMessageDeflateOptions(this.compression);
     const maxPayload = opts.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     if (typeof maxPayload !== 'number' || !Number.isSafeInteger(maxPayload) || maxPayload < 0) {
       throw new RangeError(`maxPayload must be a non-negative integer, got ${String(maxPayload)}`);

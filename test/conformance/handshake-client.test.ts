@@ -1,7 +1,7 @@
 // The client side of the opening handshake (RFC 6455 §4.1): connect() against a raw `net` server that
 // answers crafted responses, and against real Upgrader servers (ws:// and wss://).
 //
-// Tests marked NEEDS-CONNECTION (or NEEDS-DEFLATE) need the real WebSocket (permessage-deflate) to pass.
+// Tests marked(or) need the real WebSocket (permessage-deflate) to pass.
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
@@ -295,7 +295,7 @@ describe('crafted server answers', () => {
     await expectHandshakeError(connect(`ws://127.0.0.1:${s.port}/`), 101, /accepted an extension but none was offered/);
   });
 
-  it('fails on an extension other than the one offered (NEEDS-DEFLATE for buildClientOffer)', async () => {
+  it('fails on an extension other than the one offered (for buildClientOffer)', async () => {
     const s = await rawServer((req, socket) => socket.write(answer101(req, 'Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n')));
     await expectHandshakeError(
       connect(`ws://127.0.0.1:${s.port}/`, { compression: true }),
@@ -304,14 +304,14 @@ describe('crafted server answers', () => {
     );
   });
 
-  it('fails when permessage-deflate is accepted twice (NEEDS-DEFLATE for buildClientOffer)', async () => {
+  it('fails when permessage-deflate is accepted twice (for buildClientOffer)', async () => {
     const s = await rawServer((req, socket) =>
       socket.write(answer101(req, 'Sec-WebSocket-Extensions: permessage-deflate, permessage-deflate\r\n')),
     );
     await expectHandshakeError(connect(`ws://127.0.0.1:${s.port}/`, { compression: true }), 101, /more extensions than were offered/);
   });
 
-  it('offers permessage-deflate when compression is on (NEEDS-DEFLATE)', async () => {
+  it('offers permessage-deflate when compression is on ()', async () => {
     const s = await rawServer((_req, socket) => socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n'));
     await connect(`ws://127.0.0.1:${s.port}/`, { compression: true }).catch(() => undefined);
     expect(get(s.requests[0] as SeenRequest, 'sec-websocket-extensions')).toMatch(/^permessage-deflate/);
@@ -355,7 +355,7 @@ describe('timeouts and aborts', () => {
     await s.closed;
   });
 
-  it('aborting after success changes nothing (NEEDS-CONNECTION)', async () => {
+  it('aborting after success changes nothing ()', async () => {
     const server = http.createServer();
     const upgrader = new Upgrader();
     const serverSide: Promise<unknown>[] = [];
@@ -378,7 +378,7 @@ describe('timeouts and aborts', () => {
   });
 });
 
-describe('against a real Upgrader (NEEDS-CONNECTION)', () => {
+describe('against a real Upgrader ()', () => {
   async function upgraderServer(opts: ConstructorParameters<typeof Upgrader>[0] = {}): Promise<{ port: number; accepted: Promise<WebSocket> }> {
     const server = http.createServer();
     const upgrader = new Upgrader(opts);
@@ -418,7 +418,7 @@ describe('against a real Upgrader (NEEDS-CONNECTION)', () => {
     await ws.close(1000);
   });
 
-  it('negotiates permessage-deflate (NEEDS-DEFLATE)', async () => {
+  it('negotiates permessage-deflate ()', async () => {
     const { port, accepted } = await upgraderServer({ compression: true });
     const ws = await connect(`ws://127.0.0.1:${port}/`, { compression: true });
     const peer = await accepted;
@@ -503,7 +503,7 @@ describeTls('wss://', () => {
     });
   });
 
-  it('connects over TLS to an Upgrader (NEEDS-CONNECTION)', async () => {
+  it('connects over TLS to an Upgrader ()', async () => {
     const upgrader = new Upgrader();
     let serverWs: WebSocket | undefined;
     const port = await tlsServer((req, socket, head) => {

@@ -1,7 +1,7 @@
 // The server side of the opening handshake (RFC 6455 §4.2) over real loopback sockets: a raw `net` client
 // writes exact request bytes and the test reads exactly what reached the wire.
 //
-// Tests marked NEEDS-CONNECTION construct a live WebSocket and only pass once the real
+// Tests markedconstruct a live WebSocket and only pass once the real
 // src/connection/websocket.ts has landed; everything else passes against the skeleton.
 import * as http from 'http';
 import * as net from 'net';
@@ -551,7 +551,7 @@ describe('robustness', () => {
   });
 });
 
-describe('successful upgrades (NEEDS-CONNECTION: pass once the real WebSocket lands)', () => {
+describe('successful upgrades (: pass once the real WebSocket lands)', () => {
   it('resolves with a WebSocket', async () => {
     const h = await startServer();
     const a = await exchange(h.port, requestText(h.port));
@@ -587,7 +587,7 @@ describe('successful upgrades (NEEDS-CONNECTION: pass once the real WebSocket la
   });
 });
 
-describe('WebSocketServer helper (NEEDS-CONNECTION for the connection cases)', () => {
+describe('WebSocketServer helper (for the connection cases)', () => {
 
   function plainGet(port: number, path: string): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
     return new Promise((resolve, reject) => {
