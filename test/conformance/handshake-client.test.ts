@@ -1,7 +1,5 @@
 // The client side of the opening handshake (RFC 6455 §4.1): connect() against a raw `net` server that
 // answers crafted responses, and against real Upgrader servers (ws:// and wss://).
-//
-// Tests marked(or) need the real WebSocket (permessage-deflate) to pass.
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
@@ -295,7 +293,7 @@ describe('crafted server answers', () => {
     await expectHandshakeError(connect(`ws://127.0.0.1:${s.port}/`), 101, /accepted an extension but none was offered/);
   });
 
-  it('fails on an extension other than the one offered (for buildClientOffer)', async () => {
+  it('fails on an extension other than the one offered', async () => {
     const s = await rawServer((req, socket) => socket.write(answer101(req, 'Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n')));
     await expectHandshakeError(
       connect(`ws://127.0.0.1:${s.port}/`, { compression: true }),
@@ -304,7 +302,7 @@ describe('crafted server answers', () => {
     );
   });
 
-  it('fails when permessage-deflate is accepted twice (for buildClientOffer)', async () => {
+  it('fails when permessage-deflate is accepted twice', async () => {
     const s = await rawServer((req, socket) =>
       socket.write(answer101(req, 'Sec-WebSocket-Extensions: permessage-deflate, permessage-deflate\r\n')),
     );
