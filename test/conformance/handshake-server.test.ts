@@ -1,8 +1,5 @@
 // The server side of the opening handshake (RFC 6455 §4.2) over real loopback sockets: a raw `net` client
 // writes exact request bytes and the test reads exactly what reached the wire.
-//
-// Tests markedconstruct a live WebSocket and only pass once the real
-// src/connection/websocket.ts has landed; everything else passes against the skeleton.
 import * as http from 'http';
 import * as net from 'net';
 import type * as stream from 'stream';
