@@ -7,7 +7,7 @@ export { FrameEncoder } from './codec/frame-encoder';
 export type { FrameEncoderOptions } from './codec/frame-encoder';
 export { FrameParser, DEFAULT_MAX_PAYLOAD } from './codec/frame-parser';
 export type { FrameParserOptions, FrameHandler } from './codec/frame-parser';
-export { serializeFrame, writeFrameHeader, frameHeaderLength } from './codec/frame-serializer';
+export { serializeFrame, writeFrameHeader, frameHeaderLength, firstHeaderByte } from './codec/frame-serializer';
 export { applyMask, maskImplementation } from './codec/mask';
 export { isValidUtf8, Utf8Validator } from './codec/utf8';
 export { parseClosePayload, buildClosePayload, isValidCloseCode, MAX_CLOSE_REASON_BYTES } from './codec/close-payload';

@@ -1,6 +1,8 @@
 import { Transform, TransformCallback } from 'stream';
 import { FrameInput } from './frame';
-import { checkFrameInput, serializeFrame } from './frame-serializer';
+import { checkFrameInput, firstHeaderByte, serializeFrame } from './frame-serializer';
+
+const EMPTY = new Uint8Array(0);
 
 /** Options of {@link FrameEncoder}. */
 export interface FrameEncoderOptions {
@@ -27,15 +29,8 @@ export class FrameEncoder extends Transform {
       callback(new TypeError(`FrameEncoder: ${problem}`));
       return;
     }
-    const buffers = serializeFrame(
-      frame.fin ?? true,
-      frame.rsv1 ?? false,
-      frame.opcode,
-      frame.payload ?? new Uint8Array(0),
-      this.mask,
-      frame.rsv2 ?? false,
-      frame.rsv3 ?? false,
-    );
+    const first = firstHeaderByte(frame.fin ?? true, frame.rsv1 ?? false, frame.opcode, frame.rsv2, frame.rsv3);
+    const buffers = serializeFrame(first, frame.payload ?? EMPTY, this.mask);
     for (const buffer of buffers) this.push(buffer);
     callback();
   }

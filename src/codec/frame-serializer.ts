@@ -1,12 +1,13 @@
 import { FrameInput, MAX_CONTROL_PAYLOAD, isControlOpcode, isKnownOpcode } from './frame';
-import { applyMask } from './mask';
+import { maskInto } from './mask';
 import { writeMaskKey } from './mask-key';
 
-// Unmasked payloads up to this size are copied behind their header into one buffer: one small copy
-// is cheaper than a second write. Larger ones go out as [header, payload] without a copy.
-const MERGE_MAX = 1024;
-
 const EMPTY = Buffer.alloc(0);
+
+/** The first header byte: FIN, RSV1–3 and the opcode. */
+export function firstHeaderByte(fin: boolean, rsv1: boolean, opcode: number, rsv2 = false, rsv3 = false): number {
+  return (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | (rsv2 ? 0x20 : 0) | (rsv3 ? 0x10 : 0) | (opcode & 0x0f);
+}
 
 /** Bytes of the header for a payload of `length`, with the shortest length encoding (RFC 6455 §5.2). */
 export function frameHeaderLength(length: number, masked: boolean): number {
@@ -15,21 +16,10 @@ export function frameHeaderLength(length: number, masked: boolean): number {
 
 /**
  * Writes a frame header into `target` at `offset` and returns its length. With `masked`, a fresh
- * crypto-random key follows the length; the caller masks the payload with `target[end-4 .. end]`.
+ * crypto-random key follows the length; the payload must then be masked with those 4 bytes.
  */
-export function writeFrameHeader(
-  target: Buffer,
-  offset: number,
-  fin: boolean,
-  rsv1: boolean,
-  opcode: number,
-  length: number,
-  masked: boolean,
-  rsv2 = false,
-  rsv3 = false,
-): number {
-  target[offset] =
-    (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | (rsv2 ? 0x20 : 0) | (rsv3 ? 0x10 : 0) | (opcode & 0x0f);
+export function writeFrameHeader(target: Buffer, offset: number, firstByte: number, length: number, masked: boolean): number {
+  target[offset] = firstByte;
   const maskBit = masked ? 0x80 : 0;
   let end: number;
   if (length < 126) {
@@ -41,9 +31,16 @@ export function writeFrameHeader(
     target[offset + 3] = length & 0xff;
     end = offset + 4;
   } else {
+    const high = (length / 0x100000000) >>> 0;
     target[offset + 1] = maskBit | 127;
-    target.writeUInt32BE(Math.floor(length / 0x100000000), offset + 2);
-    target.writeUInt32BE(length >>> 0, offset + 6);
+    target[offset + 2] = high >>> 24;
+    target[offset + 3] = (high >>> 16) & 0xff;
+    target[offset + 4] = (high >>> 8) & 0xff;
+    target[offset + 5] = high & 0xff;
+    target[offset + 6] = length >>> 24;
+    target[offset + 7] = (length >>> 16) & 0xff;
+    target[offset + 8] = (length >>> 8) & 0xff;
+    target[offset + 9] = length & 0xff;
     end = offset + 10;
   }
   if (masked) {
@@ -54,31 +51,21 @@ export function writeFrameHeader(
 }
 
 /**
- * Serializes one frame into buffers to write in order: one buffer for masked or small frames, or the
- * header followed by the caller's payload itself for large unmasked ones. The payload is never mutated.
+ * Serializes one frame into buffers to write in order. Unmasked: the header, then the caller's
+ * payload itself (never copied). Masked: one buffer with the header and a masked copy of the payload.
+ * The caller's payload is never mutated.
  */
-export function serializeFrame(
-  fin: boolean,
-  rsv1: boolean,
-  opcode: number,
-  payload: Uint8Array,
-  masked: boolean,
-  rsv2 = false,
-  rsv3 = false,
-): Buffer[] {
+export function serializeFrame(firstByte: number, payload: Uint8Array, masked: boolean): Buffer[] {
   const length = payload.length;
   const headerLength = frameHeaderLength(length, masked);
-  if (!masked && length > MERGE_MAX) {
+  if (!masked) {
     const header = Buffer.allocUnsafe(headerLength);
-    writeFrameHeader(header, 0, fin, rsv1, opcode, length, false, rsv2, rsv3);
-    return [header, toBuffer(payload)];
+    writeFrameHeader(header, 0, firstByte, length, false);
+    return length === 0 ? [header] : [header, toBuffer(payload)];
   }
   const out = Buffer.allocUnsafe(headerLength + length);
-  writeFrameHeader(out, 0, fin, rsv1, opcode, length, masked, rsv2, rsv3);
-  if (length > 0) {
-    out.set(payload, headerLength);
-    if (masked) applyMask(out.subarray(headerLength), out.subarray(headerLength - 4, headerLength));
-  }
+  writeFrameHeader(out, 0, firstByte, length, true);
+  if (length > 0) maskInto(payload, out, headerLength, headerLength - 4);
   return [out];
 }
 

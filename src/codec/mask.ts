@@ -4,13 +4,21 @@ import * as os from 'os';
 // a little-endian layout, so big-endian hosts take the byte loop.
 const LITTLE_ENDIAN = os.endianness() === 'LE';
 
-// Below this size the Uint32Array view costs more than it saves.
+// Below this size the word loop's setup costs more than it saves.
 const WORD_LOOP_MIN = 32;
 
-// Above this size a native addon's SIMD loop beats the call overhead into it.
+// Up to this size a client's masked copy is one fused byte loop; above it, memcpy then the lane loop.
+const FUSED_MAX = 64;
+
+// Above this size a native addon's SIMD loop beats the cost of calling into it.
 const NATIVE_MIN = 256;
 
+// Views are cached only over ArrayBuffers up to this size (Node's 8 KiB pool slabs, socket chunks):
+// the cache holds one reference, which must never pin a large buffer.
+const VIEW_CACHE_MAX = 64 * 1024;
+
 interface NativeMasker {
+  mask(source: Buffer, mask: Buffer, output: Buffer, offset: number, length: number): void;
   unmask(buffer: Buffer, mask: Buffer): void;
 }
 
@@ -23,7 +31,7 @@ function loadNativeMasker(): NativeMasker | null {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const addon = require('bufferutil') as Partial<NativeMasker>;
-    return typeof addon.unmask === 'function' ? (addon as NativeMasker) : null;
+    return typeof addon.unmask === 'function' && typeof addon.mask === 'function' ? (addon as NativeMasker) : null;
   } catch {
     return null;
   }
@@ -33,6 +41,60 @@ const native = loadNativeMasker();
 
 /** Which masking implementation is in use: 'bufferutil' (native, when installed) or 'js'. */
 export const maskImplementation: 'bufferutil' | 'js' = native === null ? 'js' : 'bufferutil';
+
+let cachedBuffer: ArrayBufferLike | null = null;
+let cachedLanes: Int32Array = new Int32Array(0);
+
+// An Int32Array over the whole ArrayBuffer behind `data`: creating a view per frame costs as much as
+// XORing a kilobyte, and consecutive frames mostly share a socket chunk or a pool slab.
+function lanesOf(data: Uint8Array): Int32Array {
+  const buffer = data.buffer;
+  if (buffer === cachedBuffer) return cachedLanes;
+  const lanes = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
+  if (buffer.byteLength <= VIEW_CACHE_MAX) {
+    cachedBuffer = buffer;
+    cachedLanes = lanes;
+  }
+  return lanes;
+}
+
+/**
+ * XORs `data[start .. start+length)` in place with the key whose bytes, first to last, are the
+ * little-endian bytes of `key32`. Masking and unmasking are the same operation (RFC 6455 §5.3).
+ */
+function xorInPlace(data: Uint8Array, start: number, length: number, key32: number): void {
+  const end = start + length;
+  let i = start;
+  if (length >= WORD_LOOP_MIN && LITTLE_ENDIAN) {
+    // Bytes up to a 4-byte aligned address, then whole 32-bit lanes, then the tail.
+    const head = (4 - ((data.byteOffset + i) & 3)) & 3;
+    for (let j = 0; j < head; j++, i++) data[i] ^= key32 >>> (j << 3);
+    // The lanes start `head` bytes into the key: rotate it so lane byte 0 takes key byte `head`.
+    const word = head === 0 ? key32 : (key32 >>> (head << 3)) | (key32 << ((4 - head) << 3));
+    const lanes = lanesOf(data);
+    let lane = (data.byteOffset + i) >>> 2;
+    const laneEnd = lane + ((end - i) >>> 2);
+    const unrolledEnd = laneEnd - ((laneEnd - lane) & 7);
+    for (; lane < unrolledEnd; lane += 8) {
+      lanes[lane] ^= word;
+      lanes[lane + 1] ^= word;
+      lanes[lane + 2] ^= word;
+      lanes[lane + 3] ^= word;
+      lanes[lane + 4] ^= word;
+      lanes[lane + 5] ^= word;
+      lanes[lane + 6] ^= word;
+      lanes[lane + 7] ^= word;
+    }
+    for (; lane < laneEnd; lane++) lanes[lane] ^= word;
+    i = lane * 4 - data.byteOffset;
+  }
+  // Typed-array stores keep the low 8 bits, so shifting the key into place is enough.
+  for (let j = i - start; i < end; i++, j++) data[i] ^= key32 >>> ((j & 3) << 3);
+}
+
+function key32At(bytes: Uint8Array, offset: number): number {
+  return bytes[offset] | (bytes[offset + 1] << 8) | (bytes[offset + 2] << 16) | (bytes[offset + 3] << 24);
+}
 
 /**
  * XORs `data` in place with the 4-byte `mask` (RFC 6455 §5.3), as if `data` started at mask
@@ -44,29 +106,39 @@ export function applyMask(data: Uint8Array, mask: Uint8Array): void {
     native.unmask(asBuffer(data), asBuffer(mask));
     return;
   }
-  if (length < WORD_LOOP_MIN || !LITTLE_ENDIAN) {
-    for (let i = 0; i < length; i++) data[i] ^= mask[i & 3];
+  xorInPlace(data, 0, length, key32At(mask, 0));
+}
+
+/**
+ * Writes `source` XOR the key found at `target[keyOffset .. keyOffset+4)` into `target` at `offset`,
+ * in one pass where it can, leaving `source` untouched (a client never mutates the caller's payload).
+ */
+export function maskInto(source: Uint8Array, target: Buffer, offset: number, keyOffset: number): void {
+  const length = source.length;
+  if (native !== null && length >= NATIVE_MIN) {
+    native.mask(asBuffer(source), target.subarray(keyOffset, keyOffset + 4), target, offset, length);
     return;
   }
-  // Bytes up to the first 4-byte aligned address, so the middle can be viewed as a Uint32Array.
-  const head = (4 - (data.byteOffset & 3)) & 3;
-  let i = 0;
-  for (; i < head; i++) data[i] ^= mask[i & 3];
-  const word =
-    (mask[i & 3] | (mask[(i + 1) & 3] << 8) | (mask[(i + 2) & 3] << 16) | (mask[(i + 3) & 3] << 24)) >>> 0;
-  const words = (length - i) >>> 2;
-  const lanes = new Uint32Array(data.buffer, data.byteOffset + i, words);
-  let w = 0;
-  const unrolled = words & ~3;
-  for (; w < unrolled; w += 4) {
-    lanes[w] ^= word;
-    lanes[w + 1] ^= word;
-    lanes[w + 2] ^= word;
-    lanes[w + 3] ^= word;
+  const k0 = target[keyOffset];
+  const k1 = target[keyOffset + 1];
+  const k2 = target[keyOffset + 2];
+  const k3 = target[keyOffset + 3];
+  if (length < FUSED_MAX) {
+    let i = 0;
+    for (const end = length & ~3; i < end; i += 4) {
+      target[offset + i] = source[i] ^ k0;
+      target[offset + i + 1] = source[i + 1] ^ k1;
+      target[offset + i + 2] = source[i + 2] ^ k2;
+      target[offset + i + 3] = source[i + 3] ^ k3;
+    }
+    if (i < length) target[offset + i] = source[i] ^ k0;
+    if (i + 1 < length) target[offset + i + 1] = source[i + 1] ^ k1;
+    if (i + 2 < length) target[offset + i + 2] = source[i + 2] ^ k2;
+    return;
   }
-  for (; w < words; w++) lanes[w] ^= word;
-  i += words << 2;
-  for (; i < length; i++) data[i] ^= mask[i & 3];
+  // memcpy runs at memory speed; the lane loop then XORs in place.
+  target.set(source, offset);
+  xorInPlace(target, offset, length, key32At(target, keyOffset));
 }
 
 function asBuffer(data: Uint8Array): Buffer {

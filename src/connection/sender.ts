@@ -1,6 +1,10 @@
 import type { Duplex } from 'stream';
 import { Opcode } from '../codec/frame';
-import { serializeFrame } from '../codec/frame-serializer';
+import { firstHeaderByte, frameHeaderLength, serializeFrame, writeFrameHeader } from '../codec/frame-serializer';
+
+// Unmasked payloads up to this size are merged with their header into one socket write; larger ones
+// go as [header, payload] without copying (corked, so they still leave in one writev).
+const MERGE_MAX = 256;
 import type { PerMessageDeflate } from '../extensions/permessage-deflate';
 
 /** Called once a frame is handed to the socket, or with the error that kept it from being sent. */
@@ -136,7 +140,17 @@ export class Sender {
       socket.cork();
       process.nextTick(this.uncork);
     }
-    const buffers = serializeFrame(fin, rsv1, opcode, payload, this.mask);
+    const first = firstHeaderByte(fin, rsv1, opcode);
+    const length = payload.length;
+    if (!this.mask && length <= MERGE_MAX) {
+      // A small payload is copied behind its header: one write costs less than the copy.
+      const out = Buffer.allocUnsafe(frameHeaderLength(length, false) + length);
+      const headerLength = writeFrameHeader(out, 0, first, length, false);
+      payload.copy(out, headerLength);
+      socket.write(out, callback);
+      return;
+    }
+    const buffers = serializeFrame(first, payload, this.mask);
     if (buffers.length === 1) {
       socket.write(buffers[0], callback);
     } else {

@@ -54,6 +54,7 @@ jest.mock('../../src/extensions/permessage-deflate', () => {
   return {
     PerMessageDeflate,
     negotiateServer: jest.fn(),
+    validatePerMessageDeflateOptions: jest.fn(),
     buildClientOffer: jest.fn(() => 'permessage-deflate; client_max_window_bits'),
     acceptClientResponse: jest.fn(),
   };

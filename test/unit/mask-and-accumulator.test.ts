@@ -1,21 +1,62 @@
 import * as fc from 'fast-check';
-import { applyMask } from '../../src';
 import { ByteAccumulator } from '../../src/codec/byte-accumulator';
 
 function byteLoop(data: Uint8Array, mask: Uint8Array): Uint8Array {
   return data.map((b, i) => b ^ mask[i & 3]);
 }
 
-describe('applyMask', () => {
-  test('equals the byte-by-byte definition at every length and alignment', () => {
+type MaskModule = typeof import('../../src/codec/mask');
+
+// Loads the masking module afresh, with or without the optional native addon.
+function loadMask(noNative: boolean): MaskModule {
+  const saved = process.env.WSFLOW_NO_BUFFERUTIL;
+  if (noNative) process.env.WSFLOW_NO_BUFFERUTIL = '1';
+  else delete process.env.WSFLOW_NO_BUFFERUTIL;
+  let loaded: MaskModule | undefined;
+  jest.isolateModules(() => {
+    loaded = require('../../src/codec/mask') as MaskModule;
+  });
+  if (saved === undefined) delete process.env.WSFLOW_NO_BUFFERUTIL;
+  else process.env.WSFLOW_NO_BUFFERUTIL = saved;
+  return loaded as MaskModule;
+}
+
+describe.each([
+  ['pure JS', true],
+  ['bufferutil when installed', false],
+])('masking (%s)', (_name, noNative) => {
+  const { applyMask: mask, maskInto, maskImplementation } = loadMask(noNative);
+
+  test('picks the expected implementation', () => {
+    if (noNative) expect(maskImplementation).toBe('js');
+    else expect(['js', 'bufferutil']).toContain(maskImplementation);
+  });
+
+  test('applyMask equals the byte-by-byte definition at every length and alignment', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.nat(7), (data, mask, shift) => {
+      fc.property(fc.uint8Array({ maxLength: 700 }), fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.nat(7), (data, key, shift) => {
         const backing = new Uint8Array(data.length + 8);
         const view = backing.subarray(shift, shift + data.length);
         view.set(data);
-        applyMask(view, mask);
-        expect(Buffer.from(view).equals(Buffer.from(byteLoop(data, mask)))).toBe(true);
+        mask(view, key);
+        expect(Buffer.from(view).equals(Buffer.from(byteLoop(data, key)))).toBe(true);
         expect(backing.subarray(0, shift).every((b) => b === 0)).toBe(true);
+        expect(backing.subarray(shift + data.length).every((b) => b === 0)).toBe(true);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  test('maskInto writes the masked copy and leaves the source alone', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 700 }), fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.nat(9), (data, key, offset) => {
+        const source = Buffer.from(data);
+        const target = Buffer.alloc(offset + 4 + data.length + 3);
+        target.set(key, offset);
+        maskInto(source, target, offset + 4, offset);
+        expect(source.equals(Buffer.from(data))).toBe(true);
+        expect(target.subarray(offset + 4, offset + 4 + data.length).equals(Buffer.from(byteLoop(data, key)))).toBe(true);
+        expect(target.subarray(offset + 4 + data.length).every((b) => b === 0)).toBe(true);
       }),
       { numRuns: 1000 },
     );

@@ -1,0 +1,127 @@
+// What the end-to-end benchmark measures: the implementations and the cells.
+import * as path from 'path';
+import type { ServerSpec } from './processes';
+
+export type ImplId = 'wsflow' | 'ws' | 'ws-bufferutil' | 'gorilla';
+export const IMPLS: readonly ImplId[] = ['wsflow', 'ws', 'ws-bufferutil', 'gorilla'];
+/** The anchors wsflow is compared with. */
+export const ANCHORS: readonly Exclude<ImplId, 'wsflow'>[] = ['ws', 'ws-bufferutil', 'gorilla'];
+
+export const IMPL_LABELS: Record<ImplId, string> = {
+  wsflow: 'wsflow',
+  ws: 'ws (no addon)',
+  'ws-bufferutil': 'ws + bufferutil',
+  gorilla: 'gorilla/websocket',
+};
+
+export interface ServerOptions {
+  root: string;
+  buildDir: string;
+  compress: boolean;
+  wsflowApi: string;
+  /** Extra node flags for the wsflow server (e.g. --cpu-prof). */
+  wsflowNodeFlags?: string[];
+}
+
+export function serverSpec(impl: ImplId, o: ServerOptions): ServerSpec {
+  const servers = path.join(o.root, 'dist', 'bench', 'e2e', 'servers');
+  const compress = o.compress ? ['--compress'] : [];
+  switch (impl) {
+    case 'wsflow':
+      return {
+        cmd: [process.execPath, '--expose-gc', ...(o.wsflowNodeFlags ?? []), path.join(servers, 'wsflow-echo.js'), '--api', o.wsflowApi, ...compress],
+      };
+    case 'ws':
+      return { cmd: [process.execPath, '--expose-gc', path.join(servers, 'ws-echo.js'), ...compress], env: { WS_NO_BUFFER_UTIL: '1' } };
+    case 'ws-bufferutil':
+      return {
+        cmd: [process.execPath, '--expose-gc', path.join(servers, 'ws-echo.js'), '--bufferutil', ...compress],
+        env: { WS_NO_BUFFER_UTIL: undefined },
+      };
+    case 'gorilla':
+      return { cmd: [path.join(o.buildDir, 'gorilla-echo'), ...(o.compress ? ['-compress'] : [])] };
+  }
+}
+
+export type PayloadKind = 'binary' | 'text' | 'json';
+
+export interface EchoCell {
+  type: 'echo';
+  id: string;
+  payload: PayloadKind;
+  size: number;
+  conns: number;
+  inflight: number;
+  compress: boolean;
+}
+
+export interface HandshakeCell {
+  type: 'handshake';
+  id: 'handshake';
+  concurrency: number;
+}
+
+export interface MemoryCell {
+  type: 'memory';
+  id: 'memory';
+  conns: number;
+}
+
+export type Cell = EchoCell | HandshakeCell | MemoryCell;
+
+/** Payload bytes in flight over all connections at most (the 1 MiB × 1,000 cell would otherwise hold 1 GiB). */
+export const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
+
+export function inflightFor(size: number): number {
+  if (size >= 1 << 20) return 1;
+  if (size >= 64 << 10) return 4;
+  return 8;
+}
+
+export function sizeLabel(bytes: number): string {
+  if (bytes >= 1 << 20) return `${bytes >> 20} MiB`;
+  if (bytes >= 1024) return `${bytes >> 10} KiB`;
+  return `${bytes} B`;
+}
+
+export function echoCell(payload: PayloadKind, size: number, conns: number, compress = false): EchoCell {
+  const name = payload === 'json' ? `json${compress ? '-deflate' : ''}` : payload === 'text' ? 'text' : 'bin';
+  return {
+    type: 'echo',
+    id: `${name}-${sizeLabel(size).replace(' ', '')}-c${conns}`,
+    payload,
+    size,
+    conns,
+    inflight: inflightFor(size),
+    compress,
+  };
+}
+
+export function cellLabel(cell: Cell): string {
+  switch (cell.type) {
+    case 'echo': {
+      const what =
+        cell.payload === 'binary' ? 'binary' : cell.payload === 'text' ? 'text' : `JSON text${cell.compress ? ', deflate' : ''}`;
+      return `${sizeLabel(cell.size)} ${what} × ${cell.conns.toLocaleString('en-US')} conn${cell.conns === 1 ? '' : 's'}`;
+    }
+    case 'handshake':
+      return `handshakes (${cell.concurrency} at a time)`;
+    case 'memory':
+      return `idle memory at ${cell.conns.toLocaleString('en-US')} conns`;
+  }
+}
+
+export const SIZES = [64, 1024, 64 * 1024, 1024 * 1024];
+export const CONNS = [1, 100, 1000];
+
+export function allCells(quick: boolean): Cell[] {
+  const cells: Cell[] = [];
+  for (const size of SIZES) {
+    for (const conns of quick ? [100] : CONNS) cells.push(echoCell('binary', size, conns));
+  }
+  if (!quick) cells.push(echoCell('text', 1024, 100));
+  cells.push(echoCell('json', 1024, 100, true));
+  cells.push({ type: 'handshake', id: 'handshake', concurrency: 16 });
+  cells.push({ type: 'memory', id: 'memory', conns: 10_000 });
+  return cells;
+}

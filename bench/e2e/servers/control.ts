@@ -1,0 +1,47 @@
+// The coordinator's side channel to a Node echo server of the end-to-end benchmark (bench/run.ts):
+// "READY <port>" on stdout once listening; then commands on stdin, one per line:
+//   mem   two full GCs (the server runs with --expose-gc), then "MEM {json}" with process.memoryUsage()
+//   quit  exits
+// End of stdin (the coordinator is gone) exits too.
+import * as readline from 'readline';
+
+declare const gc: (() => void) | undefined;
+
+/** Parses `--name value` / `--flag` arguments. */
+export function parseArgs(argv: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) continue;
+    const next = argv[i + 1];
+    if (next !== undefined && !next.startsWith('--')) {
+      out.set(arg.slice(2), next);
+      i++;
+    } else out.set(arg.slice(2), 'true');
+  }
+  return out;
+}
+
+export const MAX_PAYLOAD = 2 * 1024 * 1024;
+
+export function serveControl(port: number, info: Record<string, unknown> = {}): void {
+  process.stdout.write(`READY ${port} ${JSON.stringify(info)}\n`);
+  const rl = readline.createInterface({ input: process.stdin });
+  rl.on('line', (line) => {
+    switch (line.trim()) {
+      case 'mem': {
+        if (typeof gc !== 'function') {
+          process.stdout.write('MEM {"error":"run with --expose-gc"}\n');
+          return;
+        }
+        gc();
+        gc();
+        process.stdout.write(`MEM ${JSON.stringify(process.memoryUsage())}\n`);
+        return;
+      }
+      case 'quit':
+        process.exit(0);
+    }
+  });
+  rl.on('close', () => process.exit(0));
+}

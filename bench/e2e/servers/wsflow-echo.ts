@@ -1,0 +1,60 @@
+// wsflow echo server for the end-to-end benchmark (bench/run.ts).
+//
+//   node --expose-gc dist/bench/e2e/servers/wsflow-echo.js [--port 0] [--compress] [--api await|data|pipe]
+//
+// The default API, `await`, is what the README and examples/echo-server.ts teach and what an expert would
+// write: `for await (const m of ws) await ws.writeMessage(m.data, m.type)` — whole messages in, whole
+// messages out, with backpressure (the next message is not read until the socket has taken the echo).
+// `data` (readable.on('data') + writeMessage, no backpressure) and `pipe` (readable.pipe(writable)) are
+// there to compare the APIs' overheads: `npm run bench -- --wsflow-api data`.
+import { WebSocketServer, type WebSocket } from '../../../src';
+import { MAX_PAYLOAD, parseArgs, serveControl } from './control';
+
+const args = parseArgs(process.argv.slice(2));
+const api = args.get('api') ?? 'await';
+const compression = args.has('compress');
+
+function noop(): void {
+  /* the connection went away mid-echo: nothing to do */
+}
+
+const handlers: Record<string, (ws: WebSocket) => void> = {
+  await: (ws) => {
+    void (async () => {
+      for await (const m of ws) await ws.writeMessage(m.data, m.type);
+    })().catch(noop);
+  },
+  data: (ws) => {
+    ws.readable.on('data', (m: { data: Buffer; type: 'text' | 'binary' }) => {
+      ws.writeMessage(m.data, m.type).catch(noop);
+    });
+  },
+  pipe: (ws) => {
+    ws.writable.on('error', noop);
+    ws.readable.pipe(ws.writable);
+  },
+};
+const handler = handlers[api];
+if (handler === undefined) throw new Error(`unknown --api ${api}`);
+// --log-errors: report every connection failure on stderr (for debugging the benchmark, not when measuring).
+const logErrors = args.has('log-errors');
+const onConnection = (ws: WebSocket): void => {
+  if (logErrors) {
+    ws.on('error', (err: Error) => process.stderr.write(`wsflow-echo: connection error: ${err.message}\n`));
+    ws.on('close', (info: { code: number; reason: string }) => {
+      if (info.code !== 1000) process.stderr.write(`wsflow-echo: closed ${info.code} ${info.reason}\n`);
+    });
+  }
+  handler(ws);
+};
+
+const wss = new WebSocketServer(
+  {
+    port: Number(args.get('port') ?? 0),
+    host: args.get('host') ?? '127.0.0.1',
+    upgrader: { compression, maxPayload: MAX_PAYLOAD },
+  },
+  onConnection,
+);
+wss.on('error', noop);
+void wss.listen().then((address) => serveControl(address.port, { impl: 'wsflow', api, compression }));
