@@ -57,6 +57,17 @@ export function buildClosePayload(code?: number, reason = ''): Buffer {
   return payload;
 }
 
+/**
+ * The close code and reason that answer a local error: a WebSocketError keeps its code when it may be
+ * sent; anything else is 1011 (internal error). The reason is the message, cut to 123 bytes on a
+ * character boundary.
+ */
+export function closeCodeFor(err: Error): { code: number; reason: string } {
+  const code = err instanceof WebSocketError && isValidCloseCode(err.closeCode) ? err.closeCode : CloseCode.InternalError;
+  const bytes = Buffer.from(err.message, 'utf8');
+  return { code, reason: bytes.toString('utf8', 0, utf8PrefixLength(bytes, MAX_CLOSE_REASON_BYTES)) };
+}
+
 /** The longest prefix of `bytes`, at most `limit` long, that does not cut a UTF-8 sequence. */
 function utf8PrefixLength(bytes: Uint8Array, limit: number): number {
   if (bytes.length <= limit) return bytes.length;

@@ -16,20 +16,20 @@ export interface MessageStreamTarget {
   failMessage(err: Error): void;
 }
 
-/** What the receiver reports to its connection. */
+/** What the receiver reports to its connection (the WebSocket itself). */
 export interface ReceiverSink {
   /** A whole message; false asks the receiver to stop reading until `unblock()`. */
-  onMessage(type: MessageType, data: Buffer): boolean;
+  handleMessage(type: MessageType, data: Buffer): boolean;
   /** A stream waiting for the next message (`nextReader()`), or null to assemble it whole. */
   takeStreamTarget(type: MessageType): MessageStreamTarget | null;
   /** False asks the receiver to stop reading until `unblock()` (the pong could not be flushed yet). */
-  onPing(payload: Buffer): boolean;
-  onPong(payload: Buffer): void;
-  onClose(code: number, reason: string): void;
+  handlePing(payload: Buffer): boolean;
+  handlePong(payload: Buffer): void;
+  handleClose(code: number, reason: string): void;
   /** The peer violated the protocol: the connection must be failed with `err.closeCode`. */
-  onError(err: WebSocketError): void;
+  handleProtocolError(err: WebSocketError): void;
   /** Parsing may continue after an asynchronous pause. */
-  resume(): void;
+  resumeReading(): void;
 }
 
 /** Options of the receiver. */
@@ -78,17 +78,25 @@ export class Receiver {
   unblock(): void {
     if (!this.blocked) return;
     this.blocked = false;
-    if (!this.inflating && !this.done) this.sink.resume();
+    if (!this.inflating && !this.done) this.sink.resumeReading();
   }
 
-  /** Stops delivering anything: the connection is closing or closed. A streamed message in progress fails with `err`. */
-  stop(err: Error): void {
+  /** True while a message is being streamed to a `nextReader()` consumer. */
+  get isStreaming(): boolean {
+    return this.stream !== null;
+  }
+
+  /**
+   * Stops delivering anything: the connection is closing or closed. A streamed message in progress
+   * fails with `err` (pass null only when `isStreaming` is false).
+   */
+  stop(err: Error | null): void {
     if (this.done) return;
     this.done = true;
     this.fragments.reset();
     const stream = this.stream;
     this.stream = null;
-    if (stream !== null) stream.failMessage(err);
+    if (stream !== null) stream.failMessage(err ?? new WebSocketError(CloseCode.Abnormal, 'The connection ended mid-message'));
   }
 
   /** The FrameParser handler. */
@@ -104,10 +112,10 @@ export class Receiver {
         if (!this.inMessage) return this.fail(CloseCode.ProtocolError, 'A continuation frame arrived with no message to continue');
         return this.onData(frame.payload, frame.fin);
       case Opcode.Ping:
-        if (!this.sink.onPing(frame.payload)) this.blocked = true;
+        if (!this.sink.handlePing(frame.payload)) this.blocked = true;
         return !this.blocked;
       case Opcode.Pong:
-        this.sink.onPong(frame.payload);
+        this.sink.handlePong(frame.payload);
         return true;
       case Opcode.Close:
         return this.onCloseFrame(frame.payload);
@@ -144,7 +152,7 @@ export class Receiver {
       } else {
         proceed = this.accept(data ?? Buffer.alloc(0), fin);
       }
-      if (returned && proceed && !this.blocked) this.sink.resume();
+      if (returned && proceed && !this.blocked) this.sink.resumeReading();
     });
     returned = true;
     return !this.inflating && proceed;
@@ -184,7 +192,7 @@ export class Receiver {
       message = this.fragments.take();
     }
     this.inMessage = false;
-    if (!this.sink.onMessage(this.type, message)) this.blocked = true;
+    if (!this.sink.handleMessage(this.type, message)) this.blocked = true;
     return !this.blocked;
   }
 
@@ -196,8 +204,8 @@ export class Receiver {
       return this.failWith(err as WebSocketError);
     }
     // Nothing after a Close frame is read (RFC 6455 §5.5.1).
-    this.stop(new WebSocketError(CloseCode.Abnormal, 'The peer closed the connection in the middle of a message'));
-    this.sink.onClose(close.code, close.reason);
+    this.stop(this.stream === null ? null : new WebSocketError(CloseCode.Abnormal, 'The peer closed the connection in the middle of a message'));
+    this.sink.handleClose(close.code, close.reason);
     return false;
   }
 
@@ -212,7 +220,7 @@ export class Receiver {
   private failWith(err: WebSocketError): boolean {
     if (this.done) return false;
     this.stop(err);
-    this.sink.onError(err);
+    this.sink.handleProtocolError(err);
     return false;
   }
 }

@@ -34,13 +34,28 @@ export class Sender {
   private queuedBytes = 0;
   private compressing = false;
   private failed: Error | null = null;
-  /** Called when frames that waited for compression have all been handed to the socket. */
-  onQueueDrained: (() => void) | null = null;
+  private ending = false;
+  private readonly host: SenderHost;
 
-  constructor(socket: Duplex, mask: boolean, deflate: PerMessageDeflate | null) {
+  constructor(socket: Duplex, mask: boolean, deflate: PerMessageDeflate | null, host: SenderHost) {
     this.socket = socket;
     this.mask = mask;
     this.deflate = deflate;
+    this.host = host;
+  }
+
+  /** True while frames wait for an earlier compression job. */
+  get hasQueued(): boolean {
+    return this.queue.length > 0;
+  }
+
+  /** Ends the socket once every frame sent so far is written: a Close queued behind zlib must not be cut off. */
+  end(): void {
+    if (this.compressing || this.queue.length > 0) {
+      this.ending = true;
+      return;
+    }
+    this.socket.end();
   }
 
   /** Bytes accepted but not yet handed to the kernel: the socket's buffer plus frames awaiting compression. */
@@ -85,10 +100,10 @@ export class Sender {
     this.dispatch(frame);
   }
 
-  /** Fails every queued frame and refuses new ones: the connection is going away. */
-  abort(err: Error): void {
+  /** Fails every queued frame and refuses new ones: the connection is going away. (null: nothing is queued.) */
+  abort(err: Error | null): void {
     if (this.failed !== null) return;
-    this.failed = err;
+    this.failed = err ?? new Error('The connection is closed');
     const pending = this.queue.splice(0);
     this.queuedBytes = 0;
     for (const frame of pending) if (frame.callback !== undefined) process.nextTick(frame.callback, err);
@@ -130,7 +145,13 @@ export class Sender {
       this.queuedBytes -= frame.payload.length;
       this.dispatch(frame);
     }
-    if (this.queue.length === 0 && this.onQueueDrained !== null) this.onQueueDrained();
+    if (this.queue.length === 0 && !this.compressing) {
+      if (this.ending) {
+        this.ending = false;
+        this.socket.end();
+      }
+      this.host.handleDrain();
+    }
   }
 
   private write(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean, callback?: SendCallback): void {
@@ -138,7 +159,7 @@ export class Sender {
     if (!this.corked) {
       this.corked = true;
       socket.cork();
-      process.nextTick(this.uncork);
+      process.nextTick(uncork, this);
     }
     const first = firstHeaderByte(fin, rsv1, opcode);
     const length = payload.length;
@@ -159,9 +180,19 @@ export class Sender {
     }
   }
 
-  // Bound once: runs after every frame of this tick was written, so they leave in one writev.
-  private readonly uncork = (): void => {
+  /** @internal Runs after every frame of this tick was written, so they leave in one writev. */
+  flushCorked(): void {
     this.corked = false;
     this.socket.uncork();
-  };
+  }
+}
+
+/** What a sender tells its connection. */
+export interface SenderHost {
+  /** Frames that waited for compression are all handed to the socket. */
+  handleDrain(): void;
+}
+
+function uncork(sender: Sender): void {
+  sender.flushCorked();
 }

@@ -260,44 +260,39 @@ export class Upgrader {
           socket.setTimeout(0);
           socket.setNoDelay(true);
         }
-        // One write: the answer is one segment, and nothing can interleave with it.
-        socket.write(response, 'latin1', (writeErr?: Error | null) => {
-          if (settled) return;
-          if (writeErr) {
-            onSocketError(writeErr);
-            return;
-          }
-          settled = true;
-          cleanup();
-          const agreed = deflate;
-          deflate = null;
-          let ws: WebSocket;
-          try {
-            ws = new WebSocket(socket, head, {
-              isServer: true,
-              protocol,
-              extensions,
-              maxPayload: this.maxPayload,
-              deflate: agreed,
-              keepAlive: this.keepAlive,
-              closeTimeout: this.closeTimeout,
-              maxBufferedAmount: this.maxBufferedAmount,
-            });
-          } catch (e) {
-            if (agreed !== null) {
-              try {
-                agreed.close();
-              } catch {
-                /* see releaseDeflate */
-              }
+        // One write: the answer is one segment, and nothing can interleave with it. The connection
+        // starts at once (frames it sends queue behind the 101); a write error reaches it as a socket error.
+        socket.write(response, 'latin1');
+        settled = true;
+        cleanup();
+        const agreed = deflate;
+        deflate = null;
+        let ws: WebSocket;
+        try {
+          ws = new WebSocket(socket, head, {
+            isServer: true,
+            protocol,
+            extensions,
+            maxPayload: this.maxPayload,
+            deflate: agreed,
+            keepAlive: this.keepAlive,
+            closeTimeout: this.closeTimeout,
+            maxBufferedAmount: this.maxBufferedAmount,
+          });
+        } catch (e) {
+          if (agreed !== null) {
+            try {
+              agreed.close();
+            } catch {
+              /* see releaseDeflate */
             }
-            socket.on('error', ignoreError);
-            socket.destroy();
-            reject(e instanceof Error ? e : new Error(String(e)));
-            return;
           }
-          resolve(ws);
-        });
+          socket.on('error', ignoreError);
+          socket.destroy();
+          reject(e instanceof Error ? e : new Error(String(e)));
+          return;
+        }
+        resolve(ws);
       };
 
       // Validation, then the (possibly asynchronous) origin check, then negotiation and the answer.
