@@ -346,6 +346,9 @@ export function markdownSection(s: Summary, chartFile: string): string {
   lines.push(
     '- Implementations interleaved cell by cell in an order rotated each repetition; figures are medians over repetitions, ± is half the min–max range; **wsflow ÷ anchor** is computed per repetition from the measurements taken back to back, then the median (min–max in brackets). The machine is shared and noisy: read the ratios, the absolute figures are context.',
   );
+  lines.push(
+    '- Reading the figures: with 1 connection the servers are latency-bound (CPU share below 100%), and where the load generator\'s CPU nears 100% it, not the server, was the limit; in both cases **msgs/s per server core** is the figure that compares the servers. Other jobs share both cores, so a server\'s CPU share can also drop because it was preempted: that is why ratios are taken pair by pair and per core.',
+  );
   lines.push('');
   lines.push(`![wsflow ÷ ws, ws+bufferutil, gorilla](${chartFile})`);
   lines.push('');
@@ -390,7 +393,7 @@ export function markdownSection(s: Summary, chartFile: string): string {
     for (const r of closeIssues) byImpl.set(`${r.impl} (${r.cell})`, (byImpl.get(`${r.impl} (${r.cell})`) ?? 0) + (r.result?.closeErrors as number));
     lines.push('');
     lines.push(
-      `Closing handshakes that failed after the measured window (not counted against throughput): ${[...byImpl].map(([k, v]) => `${k}: ${v}`).join(', ')}. Sample: ${String((closeIssues[0].result?.closeErrorSamples as string[] | null)?.[0] ?? '')}`,
+      `Closing handshakes that failed after the measured window (not counted against throughput): ${[...byImpl].map(([k, v]) => `${k}: ${v}`).join(', ')}. Sample: ${String((closeIssues[0].result?.closeErrorSamples as string[] | null)?.[0] ?? '')}. (The load generator sends Close while echoes are still in flight; a 1006 means the server ended TCP without sending its Close frame.)`,
     );
   }
   return lines.join('\n');
