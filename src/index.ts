@@ -29,3 +29,15 @@ export type { ConnectOptions } from './handshake/client';
 export { WebSocketServer } from './server';
 export type { WebSocketServerOptions } from './server';
 export type { PerMessageDeflateOptions } from './extensions/permessage-deflate';
+export { createMessageDuplex, createByteDuplex } from './streams/duplex';
+export type { MessageChunk, WebSocketDuplexOptions, ByteDuplexOptions } from './streams/duplex';
+export { WebSocketStream, WebSocketStreamError, upgradeToWebSocketStream } from './streams/websocket-stream';
+export type {
+  WebSocketStreamOptions,
+  WebSocketStreamServerOptions,
+  WebSocketStreamOpenInfo,
+  WebSocketStreamCloseInfo,
+  WebSocketStreamChunk,
+} from './streams/websocket-stream';
+export { WebSocket as StandardWebSocket, CloseEvent } from './standard/websocket';
+export type { BinaryType, SendData, CloseEventInit, StandardWebSocketOptions } from './standard/websocket';
