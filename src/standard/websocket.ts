@@ -256,7 +256,8 @@ export class WebSocket extends EventTarget {
       return;
     }
     this._readyState = ReadyState.Closing;
-    this.ws?.close(checked.code ?? CloseCode.Normal, checked.reason).catch(noop);
+    // No code: a Close without a status, which the peer reports as 1005, as browsers do.
+    this.ws?.close(checked.code ?? null, checked.reason).catch(noop);
   }
 
   private setHandler(type: string, handler: Handler<Event>): void {

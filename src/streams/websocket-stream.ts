@@ -176,7 +176,7 @@ export class WebSocketStream {
   readonly closed: Promise<{ closeCode: number; reason: string }>;
 
   private ws: WebSocket | null = null;
-  private pendingClose: { code: number; reason: string } | null = null;
+  private pendingClose: { code: number | null; reason: string } | null = null;
   private readonly abortHandshake: (reason: unknown) => void;
 
   constructor(url: string | URL, options: WebSocketStreamOptions = {}) {
@@ -254,10 +254,11 @@ export class WebSocketStream {
    */
   close(info: WebSocketStreamCloseInfo = {}): void {
     const checked = checkCloseInfo(info);
-    const code = checked.code ?? CloseCode.Normal;
+    // No code: a Close without a status, which the peer reports as 1005, as a browser's close() does.
+    const code = checked.code ?? null;
     if (this.ws === null) {
       this.pendingClose = { code, reason: checked.reason };
-      this.abortHandshake(new WebSocketStreamError('The connection was closed before it opened', { closeCode: code, reason: checked.reason }));
+      this.abortHandshake(new WebSocketStreamError('The connection was closed before it opened', { closeCode: code ?? undefined, reason: checked.reason }));
       return;
     }
     void this.ws.close(code, checked.reason).catch(noop);

@@ -212,3 +212,19 @@ describe('standard WebSocket: server side', () => {
     expect([...(got[1] as Buffer)]).toEqual([5]);
   });
 });
+
+describe('standard WebSocket: close() without a code', () => {
+  test('sends a Close with no status, which the server reports as 1005, like a browser', async () => {
+    let serverClose: Promise<{ code: number }> | undefined;
+    const url = await serve((ws) => {
+      serverClose = new Promise((resolve) => ws.once('close', resolve));
+      void echo(ws);
+    });
+    const socket = track(new WebSocket(url));
+    await new Promise((resolve) => socket.addEventListener('open', resolve, { once: true }));
+    const closed = new Promise<CloseEvent>((resolve) => socket.addEventListener('close', (e) => resolve(e as CloseEvent), { once: true }));
+    socket.close();
+    expect((await closed).code).toBe(1005);
+    expect((await serverClose)?.code).toBe(1005);
+  });
+});
