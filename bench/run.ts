@@ -7,7 +7,7 @@
  *   npm run bench -- --quick           < 2 min: 100 connections only, short windows
  *   npm run bench -- --reps 5 --duration 3000 --warmup 1000
  *   npm run bench -- --cells bin-64B-c100,handshake --impls wsflow,ws-bufferutil
- *   npm run bench -- --wsflow-api data      (await | data | pipe: which wsflow API the echo server uses)
+ *   npm run bench -- --wsflow-api data      (event | await | data | pipe: which wsflow API the echo server uses)
  *   npm run bench -- --no-docs          print only, leave docs/ alone
  *   npm run bench -- --render FILE      rewrite docs from a saved results file (.bench-tmp/e2e/*.json)
  *   npm run bench -- --profile bin-64B-c100 [--duration 5000]
@@ -79,8 +79,8 @@ function parseOptions(argv: readonly string[]): Options {
   const impls = (flags.get('impls')?.split(',') ?? [...IMPLS]) as ImplId[];
   for (const i of impls) if (!IMPLS.includes(i)) throw new Error(`unknown implementation ${i} (known: ${IMPLS.join(', ')})`);
   if (!impls.includes('wsflow')) impls.unshift('wsflow');
-  const api = flags.get('wsflow-api') ?? 'await';
-  if (!['await', 'data', 'pipe'].includes(api)) throw new Error('--wsflow-api takes await, data or pipe');
+  const api = flags.get('wsflow-api') ?? 'event';
+  if (!['event', 'await', 'data', 'pipe'].includes(api)) throw new Error('--wsflow-api takes event, await, data or pipe');
   return {
     quick,
     reps,

@@ -20,7 +20,7 @@ export {
   isUnexpectedCloseError,
 } from './errors';
 export { WebSocket, MessageReader, MessageWriter, DEFAULT_CLOSE_TIMEOUT } from './connection/websocket';
-export type { Message, MessageType, CloseInfo, WriteOptions, WebSocketOptions } from './connection/websocket';
+export type { Message, MessageType, CloseInfo, WriteOptions, WebSocketOptions, WebSocketEvents } from './connection/websocket';
 export type { KeepAliveOptions } from './connection/keepalive';
 export { Upgrader, DEFAULT_HANDSHAKE_TIMEOUT, writeHandshakeError, checkSameOrigin } from './handshake/server';
 export type { UpgraderOptions } from './handshake/server';

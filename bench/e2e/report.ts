@@ -331,9 +331,11 @@ export function markdownSection(s: Summary, chartFile: string): string {
   lines.push('');
   lines.push(
     '- **Servers**, each pinned to core 0 (`taskset -c 0`), fresh per repetition: wsflow ' +
-      (m.wsflowApi === 'await'
-        ? '(`for await (const m of ws) await ws.writeMessage(m.data, m.type)` — the idiom of the README and `examples/echo-server.ts`: whole messages, backpressure respected)'
-        : `(\`--wsflow-api ${m.wsflowApi}\`)`) +
+      (m.wsflowApi === 'event'
+        ? "(`ws.on('message', (data, type) => ws.writeMessage(data, type))`, the analog of the ws server's `on('message')` + `send()`; `--wsflow-api await` measures the backpressured `for await` idiom)"
+        : m.wsflowApi === 'await'
+          ? '(`for await (const m of ws) await ws.writeMessage(m.data, m.type)` — the idiom of the README and `examples/echo-server.ts`: whole messages, backpressure respected)'
+          : `(\`--wsflow-api ${m.wsflowApi}\`)`) +
       ', `ws` with `WS_NO_BUFFER_UTIL=1`, `ws` with its native `bufferutil` addon (each checked at startup), both echoing `(data, isBinary) => ws.send(data, { binary: isBinary })`, and gorilla/websocket (the `ReadMessage`/`WriteMessage` loop of its examples/echo, default 4 KiB buffers). maxPayload 2 MiB everywhere. Compression only in the deflate cell: wsflow `upgrader: { compression: true }` (zlib level 1), ws `perMessageDeflate: true` (zlib level 6, threshold 1 KiB), gorilla `EnableCompression: true` (level 1); the gorilla client only offers no-context-takeover, so every server compresses each message on its own.',
   );
   lines.push(

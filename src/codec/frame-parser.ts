@@ -1,7 +1,7 @@
 import { CloseCode, WebSocketError } from '../errors';
 import { ByteAccumulator } from './byte-accumulator';
 import { Frame, MAX_CONTROL_PAYLOAD, Opcode, isControlOpcode, isKnownOpcode } from './frame';
-import { applyMask } from './mask';
+import { unmaskWithKey } from './mask';
 
 /** Options of the frame parser, shared by `FrameDecoder` and the connection. */
 export interface FrameParserOptions {
@@ -55,7 +55,7 @@ export class FrameParser {
   private chunk: Buffer = EMPTY;
   private pos = 0;
   // A header field cut by a chunk boundary is gathered here (at most 8 bytes: the 64-bit length).
-  private readonly scratch = Buffer.allocUnsafe(8);
+  private scratch: Buffer | null = null;
   private scratchFill = 0;
   // Where the field just taken can be read: `chunk` at `fieldPos`, or `scratch` at 0.
   private field: Buffer = EMPTY;
@@ -68,9 +68,10 @@ export class FrameParser {
   private opcode = 0;
   private masked = false;
   private payloadLength = 0;
-  // An owned copy, so a 4-byte key never pins the 64 KiB chunk it came in (ws 8.22.2).
-  private readonly maskKey = Buffer.allocUnsafe(4);
-  private readonly payload = new ByteAccumulator();
+  // The key as a number, so it never pins the 64 KiB chunk it came in (ws 8.22.2).
+  private maskKey = 0;
+  // Made on first use: most frames lie inside one chunk and never need it.
+  private partial: ByteAccumulator | null = null;
 
   constructor(options: FrameParserOptions, onFrame: FrameHandler) {
     this.requireMask = options.requireMask;
@@ -138,7 +139,7 @@ export class FrameParser {
       this.state = State.Failed;
       this.paused = false;
       this.chunk = EMPTY;
-      this.payload.reset();
+      this.partial?.reset();
       throw err;
     }
     if (this.paused) return false;
@@ -157,12 +158,13 @@ export class FrameParser {
       return true;
     }
     const n = Math.min(size - this.scratchFill, available);
-    this.chunk.copy(this.scratch, this.scratchFill, this.pos, this.pos + n);
+    const scratch = (this.scratch ??= Buffer.alloc(8));
+    this.chunk.copy(scratch, this.scratchFill, this.pos, this.pos + n);
     this.scratchFill += n;
     this.pos += n;
     if (this.scratchFill < size) return false;
     this.scratchFill = 0;
-    this.field = this.scratch;
+    this.field = scratch;
     this.fieldPos = 0;
     return true;
   }
@@ -233,27 +235,30 @@ export class FrameParser {
 
   private readMaskKey(): boolean {
     if (!this.take(4)) return false;
-    this.field.copy(this.maskKey, 0, this.fieldPos, this.fieldPos + 4);
+    this.maskKey = this.field.readInt32LE(this.fieldPos);
     this.state = State.Payload;
     return true;
   }
 
   private readPayload(): boolean {
-    const wanted = this.payloadLength - this.payload.length;
+    const partial = this.partial;
+    const collected = partial === null ? 0 : partial.length;
+    const wanted = this.payloadLength - collected;
     const available = this.chunk.length - this.pos;
     let data: Buffer;
-    if (this.payload.length === 0 && available >= wanted) {
+    if (collected === 0 && available >= wanted) {
       data = this.chunk.subarray(this.pos, this.pos + wanted);
       this.pos += wanted;
     } else {
       if (available === 0) return false;
       const n = Math.min(wanted, available);
-      this.payload.push(this.chunk.subarray(this.pos, this.pos + n));
+      const pieces = (this.partial ??= new ByteAccumulator());
+      pieces.push(this.chunk.subarray(this.pos, this.pos + n));
       this.pos += n;
-      if (this.payload.length < this.payloadLength) return false;
-      data = this.payload.take();
+      if (pieces.length < this.payloadLength) return false;
+      data = pieces.take();
     }
-    if (this.masked && data.length > 0) applyMask(data, this.maskKey);
+    if (this.masked && data.length > 0) unmaskWithKey(data, this.maskKey);
     this.state = State.Header;
     const frame: Frame = {
       fin: this.fin,

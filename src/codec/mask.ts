@@ -141,6 +141,20 @@ export function maskInto(source: Uint8Array, target: Buffer, offset: number, key
   xorInPlace(target, offset, length, key32At(target, keyOffset));
 }
 
+/**
+ * XORs `data` in place with a key given as the little-endian 32-bit number of its 4 bytes (how the
+ * parser keeps a key without holding a view of the chunk it came in).
+ */
+export function unmaskWithKey(data: Uint8Array, key32: number): void {
+  if (native !== null && data.length >= NATIVE_MIN) {
+    const mask = Buffer.allocUnsafe(4);
+    mask.writeInt32LE(key32, 0);
+    native.unmask(asBuffer(data), mask);
+    return;
+  }
+  xorInPlace(data, 0, data.length, key32);
+}
+
 function asBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
 }

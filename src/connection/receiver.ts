@@ -54,8 +54,9 @@ export class Receiver {
   private type: MessageType = 'binary';
   private compressed = false;
   private received = 0;
-  private readonly fragments = new ByteAccumulator();
-  private readonly utf8 = new Utf8Validator();
+  // Made on first use: whole single-frame messages, the common case, need neither.
+  private fragmentsStore: ByteAccumulator | null = null;
+  private utf8Store: Utf8Validator | null = null;
   private stream: MessageStreamTarget | null = null;
 
   // Reasons the parser is paused; it resumes once none is left.
@@ -93,7 +94,7 @@ export class Receiver {
   stop(err: Error | null): void {
     if (this.done) return;
     this.done = true;
-    this.fragments.reset();
+    this.fragmentsStore?.reset();
     const stream = this.stream;
     this.stream = null;
     if (stream !== null) stream.failMessage(err ?? new WebSocketError(CloseCode.Abnormal, 'The connection ended mid-message'));
@@ -180,7 +181,7 @@ export class Receiver {
       return this.fail(CloseCode.MessageTooBig, `Message of more than ${this.maxPayload} bytes (maxPayload)`);
     }
     let message: Buffer;
-    if (fin && this.fragments.length === 0) {
+    if (fin && (this.fragmentsStore === null || this.fragmentsStore.length === 0)) {
       // The common case: a whole message in one frame, validated in one call, never copied.
       if (this.type === 'text' && !isValidUtf8(data)) return this.invalidUtf8();
       message = data;
@@ -194,6 +195,14 @@ export class Receiver {
     this.inMessage = false;
     if (!this.sink.handleMessage(this.type, message)) this.blocked = true;
     return !this.blocked;
+  }
+
+  private get fragments(): ByteAccumulator {
+    return (this.fragmentsStore ??= new ByteAccumulator());
+  }
+
+  private get utf8(): Utf8Validator {
+    return (this.utf8Store ??= new Utf8Validator());
   }
 
   private onCloseFrame(payload: Buffer): boolean {

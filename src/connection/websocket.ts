@@ -98,13 +98,33 @@ function socketOnDrain(this: OwnedSocket): void {
   this[kWebSocket]?.handleDrain();
 }
 
+/** The events of a {@link WebSocket}, with their arguments. */
+export interface WebSocketEvents {
+  message: [data: Buffer, type: MessageType];
+  ping: [payload: Buffer];
+  pong: [payload: Buffer];
+  close: [info: CloseInfo];
+  error: [err: Error];
+}
+
+// Typed listeners for the events above; other names fall back to EventEmitter's signature.
+export interface WebSocket {
+  on<K extends keyof WebSocketEvents>(event: K, listener: (...args: WebSocketEvents[K]) => void): this;
+  on(event: string | symbol, listener: (...args: unknown[]) => void): this;
+  once<K extends keyof WebSocketEvents>(event: K, listener: (...args: WebSocketEvents[K]) => void): this;
+  once(event: string | symbol, listener: (...args: unknown[]) => void): this;
+  off<K extends keyof WebSocketEvents>(event: K, listener: (...args: WebSocketEvents[K]) => void): this;
+  off(event: string | symbol, listener: (...args: unknown[]) => void): this;
+}
+
 /**
  * One WebSocket connection, server or client side. Messages come in through `readable` (or
  * `readMessage()`, the async iterator, `nextReader()`) and go out through `writable` (or
  * `writeMessage()`, `nextWriter()`), with backpressure from end to end.
  *
- * Events: 'ping' (payload), 'pong' (payload), 'close' ({@link CloseInfo}), 'error' (only emitted when
- * someone listens: an error never crashes the process).
+ * Events: 'message' (data, type) — while someone listens, every message goes to it instead of
+ * `readable`/`readMessage()`, without backpressure; 'ping' (payload), 'pong' (payload), 'close'
+ * ({@link CloseInfo}), 'error' (only emitted when someone listens: an error never crashes the process).
  */
 export class WebSocket extends EventEmitter {
   /** The subprotocol agreed in the handshake, or ''. */
@@ -414,6 +434,11 @@ export class WebSocket extends EventEmitter {
   /** @internal A whole message; false asks the receiver to stop reading. */
   handleMessage(type: MessageType, data: Buffer): boolean {
     this.heartbeat?.alive();
+    if (this.listenerCount('message') > 0) {
+      // The event is the lightest way in: no queue, no promise, and so no backpressure either.
+      this.emit('message', data, type);
+      return true;
+    }
     const waiter = this.messageWaiters.shift();
     if (waiter !== undefined) {
       waiter.resolve({ type, data });

@@ -310,3 +310,32 @@ describe('connection: limits and backpressure', () => {
     void Writable;
   }, 30000);
 });
+
+describe('connection: the message event', () => {
+  test('while someone listens, messages go to the event, in order, with their type', async () => {
+    const { server, client } = await pair();
+    const got: Array<[string, string]> = [];
+    const done = new Promise<void>((resolve) => {
+      server.on('message', (data, type) => {
+        got.push([type, data.toString()]);
+        void server.writeMessage(data, type);
+        if (got.length === 3) resolve();
+      });
+    });
+    await client.writeMessage('one');
+    await client.writeMessage(Buffer.from('two'));
+    await client.writeMessage('three');
+    await done;
+    expect(got).toEqual([['text', 'one'], ['binary', 'two'], ['text', 'three']]);
+    expect((await client.readMessage()).data.toString()).toBe('one');
+  });
+
+  test('without a listener, messages queue for readMessage again', async () => {
+    const { server, client } = await pair();
+    const listener = (): void => undefined;
+    server.on('message', listener);
+    server.off('message', listener);
+    await client.writeMessage('queued');
+    expect((await server.readMessage()).data.toString()).toBe('queued');
+  });
+});

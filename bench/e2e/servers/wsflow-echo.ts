@@ -1,17 +1,17 @@
 // wsflow echo server for the end-to-end benchmark (bench/run.ts).
 //
-//   node --expose-gc dist/bench/e2e/servers/wsflow-echo.js [--port 0] [--compress] [--api await|data|pipe]
+//   node --expose-gc dist/bench/e2e/servers/wsflow-echo.js [--port 0] [--compress] [--api event|await|data|pipe]
 //
-// The default API, `await`, is what the README and examples/echo-server.ts teach and what an expert would
-// write: `for await (const m of ws) await ws.writeMessage(m.data, m.type)` — whole messages in, whole
-// messages out, with backpressure (the next message is not read until the socket has taken the echo).
-// `data` (readable.on('data') + writeMessage, no backpressure) and `pipe` (readable.pipe(writable)) are
-// there to compare the APIs' overheads: `npm run bench -- --wsflow-api data`.
+// The default API, `event`, is the exact analog of the ws echo server it is compared with:
+// `ws.on('message', (data, type) => ws.writeMessage(data, type))` — no queue, no backpressure, like
+// ws's `on('message')` + `send()`. `await` is the README's backpressured idiom
+// (`for await (const m of ws) await ws.writeMessage(m.data, m.type)`); `data` (readable.on('data')) and
+// `pipe` (readable.pipe(writable)) compare the stream APIs: `npm run bench -- --wsflow-api await`.
 import { WebSocketServer, type WebSocket } from '../../../src';
 import { MAX_PAYLOAD, parseArgs, serveControl } from './control';
 
 const args = parseArgs(process.argv.slice(2));
-const api = args.get('api') ?? 'await';
+const api = args.get('api') ?? 'event';
 const compression = args.has('compress');
 
 function noop(): void {
@@ -23,6 +23,11 @@ const handlers: Record<string, (ws: WebSocket) => void> = {
     void (async () => {
       for await (const m of ws) await ws.writeMessage(m.data, m.type);
     })().catch(noop);
+  },
+  event: (ws) => {
+    ws.on('message', (data, type) => {
+      ws.writeMessage(data, type).catch(noop);
+    });
   },
   data: (ws) => {
     ws.readable.on('data', (m: { data: Buffer; type: 'text' | 'binary' }) => {
