@@ -158,13 +158,14 @@ export class WebSocket extends EventEmitter {
   private failure: WebSocketError | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
   private closeInfo: CloseInfo | null = null;
-  private readonly closeWaiters: Array<(info: CloseInfo) => void> = [];
-  private readonly messageWaiters: Array<Waiter<Message>> = [];
-  private readonly readerWaiters: Array<Waiter<{ type: MessageType; stream: Readable }>> = [];
-  private readonly drainWaiters: Array<Waiter<void>> = [];
+  // Queues of waiting callers, made on first use: an idle connection holds none of them.
+  private closeWaiters: Array<(info: CloseInfo) => void> | null = null;
+  private messageWaiters: Array<Waiter<Message>> | null = null;
+  private readerWaiters: Array<Waiter<{ type: MessageType; stream: Readable }>> | null = null;
+  private drainWaiters: Array<Waiter<void>> | null = null;
   // Outgoing messages take turns: a streaming writer holds the turn until it ends.
   private channelBusy = false;
-  private readonly channelQueue: Array<() => void> = [];
+  private channelQueue: Array<() => void> | null = null;
   private pingHandler: ((payload: Buffer) => void) | null = null;
   private pendingPongs = 0;
   private onPongFlushed: (() => void) | null = null;
@@ -289,7 +290,7 @@ export class WebSocket extends EventEmitter {
     const ended = this.endedError();
     if (ended !== null) return Promise.reject(ended);
     return new Promise<Message>((resolve, reject) => {
-      this.messageWaiters.push({ resolve, reject });
+      (this.messageWaiters ??= []).push({ resolve, reject });
       this.receiver.unblock();
     });
   }
@@ -313,12 +314,12 @@ export class WebSocket extends EventEmitter {
     if (notOpen !== null) return Promise.reject(notOpen);
     const compress = this.shouldCompress(payload.length, options);
     const opcode = messageType === 'text' ? Opcode.Text : Opcode.Binary;
-    if (!this.channelBusy && this.channelQueue.length === 0) {
+    if (!this.channelBusy && !this.channelQueue?.length) {
       this.sender.send(opcode, payload, true, compress);
       return this.afterSend();
     }
     return new Promise<void>((resolve, reject) => {
-      this.channelQueue.push(() => {
+      (this.channelQueue ??= []).push(() => {
         const stillNotOpen = this.notOpenError();
         if (stillNotOpen !== null) {
           reject(stillNotOpen);
@@ -342,7 +343,7 @@ export class WebSocket extends EventEmitter {
     const ended = this.endedError();
     if (ended !== null) return Promise.reject(ended);
     return new Promise((resolve, reject) => {
-      this.readerWaiters.push({ resolve, reject });
+      (this.readerWaiters ??= []).push({ resolve, reject });
       this.receiver.unblock();
     });
   }
@@ -364,8 +365,8 @@ export class WebSocket extends EventEmitter {
       this.channelBusy = true;
       writer.start();
     };
-    if (!this.channelBusy && this.channelQueue.length === 0) start();
-    else this.channelQueue.push(start);
+    if (!this.channelBusy && !this.channelQueue?.length) start();
+    else (this.channelQueue ??= []).push(start);
     return writer;
   }
 
@@ -439,7 +440,7 @@ export class WebSocket extends EventEmitter {
       this.emit('message', data, type);
       return true;
     }
-    const waiter = this.messageWaiters.shift();
+    const waiter = this.messageWaiters?.shift();
     if (waiter !== undefined) {
       waiter.resolve({ type, data });
       return true;
@@ -543,7 +544,7 @@ export class WebSocket extends EventEmitter {
 
   /** @internal A stream waiting for the next message (`nextReader()`), or null. */
   takeStreamTarget(type: MessageType): MessageStreamTarget | null {
-    const waiter = this.readerWaiters.shift();
+    const waiter = this.readerWaiters?.shift();
     if (waiter === undefined) return null;
     const reader = new MessageReader(type, () => this.receiver.unblock());
     waiter.resolve({ type, stream: reader });
@@ -588,7 +589,8 @@ export class WebSocket extends EventEmitter {
       },
       releaseChannel: () => {
         this.channelBusy = false;
-        while (!this.channelBusy && this.channelQueue.length > 0) (this.channelQueue.shift() as () => void)();
+        const queue = this.channelQueue;
+        while (!this.channelBusy && queue !== null && queue.length > 0) (queue.shift() as () => void)();
       },
       abortMessage: (err) => {
         this.fail(
@@ -609,13 +611,13 @@ export class WebSocket extends EventEmitter {
       return Promise.reject(this.notOpenError() ?? new CloseError(CloseCode.Abnormal, '', false));
     }
     if (!this.sender.needsDrain) return RESOLVED;
-    return new Promise<void>((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
+    return new Promise<void>((resolve, reject) => (this.drainWaiters ??= []).push({ resolve, reject }));
   }
 
   /** @internal The socket (or the compression queue) can take more. */
   handleDrain(): void {
     if (this.sender.needsDrain) return;
-    const waiters = this.drainWaiters.splice(0);
+    const waiters = this.drainWaiters?.splice(0) ?? [];
     for (const waiter of waiters) waiter.resolve();
     // Reading stopped while pongs could not be flushed.
     this.receiver.unblock();
@@ -710,10 +712,10 @@ export class WebSocket extends EventEmitter {
     else this.sender.abort(null);
     this.endInbox();
     this.rejectReaders();
-    for (const waiter of this.drainWaiters.splice(0)) waiter.reject(closedError());
-    for (const run of this.channelQueue.splice(0)) run();
+    for (const waiter of this.drainWaiters?.splice(0) ?? []) waiter.reject(closedError());
+    for (const run of this.channelQueue?.splice(0) ?? []) run();
     // Resolved first, so a writable's pending final() completes instead of being cut short.
-    for (const resolve of this.closeWaiters.splice(0)) resolve(info);
+    for (const resolve of this.closeWaiters?.splice(0) ?? []) resolve(info);
     const writable = this.writableStream;
     if (writable !== null && !writable.destroyed && !writable.writableEnded) {
       // A pipeline into it learns how the connection ended; with nobody listening, no 'error' is raised.
@@ -769,16 +771,16 @@ export class WebSocket extends EventEmitter {
 
   private whenClosed(): Promise<CloseInfo> {
     if (this.closeInfo !== null) return Promise.resolve(this.closeInfo);
-    return new Promise((resolve) => this.closeWaiters.push(resolve));
+    return new Promise((resolve) => (this.closeWaiters ??= []).push(resolve));
   }
 
   // Waiting readers get the error once no more messages can come.
   private rejectReaders(): void {
-    if (this.messageWaiters.length === 0 && this.readerWaiters.length === 0) return;
+    if (!this.messageWaiters?.length && !this.readerWaiters?.length) return;
     const err = this.endedError();
     if (err === null) return;
-    for (const waiter of this.messageWaiters.splice(0)) waiter.reject(err);
-    for (const waiter of this.readerWaiters.splice(0)) waiter.reject(err);
+    for (const waiter of this.messageWaiters?.splice(0) ?? []) waiter.reject(err);
+    for (const waiter of this.readerWaiters?.splice(0) ?? []) waiter.reject(err);
   }
 
   // Why nothing more can be read, or null while messages may still arrive.
