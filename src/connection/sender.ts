@@ -7,6 +7,9 @@ import { firstHeaderByte, frameHeaderLength, serializeFrame, writeFrameHeader } 
 const MERGE_MAX = 256;
 import type { PerMessageDeflate } from '../extensions/permessage-deflate';
 
+// What a send after the connection closed calls back with, when no more specific error is known.
+const CONNECTION_CLOSED = new Error('The connection is closed');
+
 /** Called once a frame is handed to the socket, or with the error that kept it from being sent. */
 export type SendCallback = (err?: Error | null) => void;
 
@@ -103,10 +106,12 @@ export class Sender {
   /** Fails every queued frame and refuses new ones: the connection is going away. (null: nothing is queued.) */
   abort(err: Error | null): void {
     if (this.failed !== null) return;
-    this.failed = err ?? new Error('The connection is closed');
+    // One shared error for the common case: building an Error (and its stack) per close is measurable.
+    const failure = err ?? CONNECTION_CLOSED;
+    this.failed = failure;
     const pending = this.queue.splice(0);
     this.queuedBytes = 0;
-    for (const frame of pending) if (frame.callback !== undefined) process.nextTick(frame.callback, err);
+    for (const frame of pending) if (frame.callback !== undefined) process.nextTick(frame.callback, failure);
   }
 
   private dispatch(frame: QueuedFrame): void {

@@ -77,6 +77,22 @@ const EMPTY_BLOCK = Buffer.from([0x00]);
 const EMPTY = Buffer.alloc(0);
 /** Final fragments up to this size are copied to append TAIL in a single zlib call (one thread-pool trip). */
 const APPEND_COPY_LIMIT = 64 * 1024;
+/**
+ * Largest input (plaintext to compress, or compressed payload to inflate) the synchronous fast path takes.
+ * At 16 KiB, level-1 deflate of JSON-like text costs some tens of µs on the event loop: still of the order of
+ * the two thread-pool hand-offs it saves, so the event loop is never stalled much longer than the async path
+ * would keep it busy anyway. Larger messages go to the pool, where they can run in parallel with the loop.
+ */
+const SYNC_INPUT_LIMIT = 16 * 1024;
+/**
+ * Most a synchronous inflate may produce before it gives up (and the message is redone asynchronously, or
+ * fails with 1009 when that is already more than maxSize). Bounds the event-loop time of one inflate (~1 GB/s,
+ * so ~0.25 ms) whatever the compression ratio, i.e. a bomb costs the loop at most this much before it is caught.
+ */
+const SYNC_INFLATE_CAP = 256 * 1024;
+/** zlib's MIN_LOOKAHEAD: deflate never refers further back than 2^windowBits minus this. */
+const MIN_LOOKAHEAD = 262;
+const { Z_SYNC_FLUSH } = zlib.constants;
 
 const MIN_WINDOW_BITS = 8;
 const MAX_WINDOW_BITS = 15;
@@ -366,6 +382,40 @@ function deflateWindowBits(agreed: number): number {
   return agreed === 8 ? 9 : agreed;
 }
 
+/**
+ * Window bits for a one-shot compression of `length` bytes: the smallest window that still reaches back over the
+ * whole input (so no match is lost and the output is as small as with the agreed window), never above the
+ * agreed one. A smaller window is always valid for the peer, and it makes zlib's per-call set-up (allocating
+ * and clearing its window-sized tables) cheaper for small messages.
+ */
+function oneShotWindowBits(length: number, agreed: number): number {
+  let bits = 9;
+  while (bits < agreed && (1 << bits) - MIN_LOOKAHEAD < length) bits++;
+  return bits;
+}
+
+/** An Error to report for something thrown, which may be an Error of another realm. */
+function toError(e: unknown): Error {
+  if (e instanceof Error) return e;
+  if (typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string') {
+    return e as Error;
+  }
+  return new Error(String(e));
+}
+
+function endsWithTail(b: Buffer): boolean {
+  const n = b.length;
+  return n >= 4 && b[n - 4] === 0x00 && b[n - 3] === 0x00 && b[n - 2] === 0xff && b[n - 1] === 0xff;
+}
+
+function tooBigError(maxSize: number): WebSocketError {
+  return new WebSocketError(CloseCode.MessageTooBig, `Compressed message inflates to more than the ${maxSize} bytes allowed`);
+}
+
+function invalidDataError(cause: Error): WebSocketError {
+  return new WebSocketError(CloseCode.InvalidPayload, `Invalid permessage-deflate data: ${cause.message}`, { cause });
+}
+
 function concat(chunks: Buffer[], total: number): Buffer {
   if (chunks.length === 1) return chunks[0] as Buffer;
   if (chunks.length === 0) return EMPTY;
@@ -384,10 +434,29 @@ function closedError(): Error {
  *   messages (the sliding window is the point of context takeover; re-creating zlib state per message would
  *   cost more than the compression). Both are created with Z_SYNC_FLUSH as their default flush, so each
  *   fragment costs exactly one write, i.e. one thread-pool round trip (ws pays two or three: write, flush, tail).
- * - All zlib work is asynchronous, on the thread pool, under the process-wide {@link zlibLimiter}. There is no
- *   synchronous fast path: Node offers none on a persistent stream (the sync helpers build and tear down a
- *   fresh zlib context per call — for deflate ~256 KiB to allocate and clear — and `_processChunk` without a
- *   callback closes the handle afterwards), and a per-message context would lose context takeover.
+ * - Streamed zlib work is asynchronous, on the thread pool, under the process-wide {@link zlibLimiter}. Node
+ *   offers no synchronous call on a persistent stream (`_processChunk` without a callback closes the handle), so
+ *   whenever a context must survive the message — context takeover, or a fragmented message — this is the path.
+ * - Synchronous fast path. For a small message (the thread pool hand-off costs more than compressing it:
+ *   on one core a 1 KiB JSON deflate+inflate is ~50 µs through the pool, ~25 µs inline) the two trips to the
+ *   pool are not worth it. So when the side's context is not kept across messages (compress: our
+ *   no_context_takeover; decompress: the peer's), a whole message (fin, no fragment of it pending) of at most
+ *   {@link SYNC_INPUT_LIMIT} bytes of input is done with one-shot `deflateRawSync`/`inflateRawSync` and its
+ *   callback runs before compress()/decompress() returns. A one-shot context is exactly what no context
+ *   takeover means, so nothing is lost; it is built per call, which is why the deflate window is shrunk to
+ *   the message (set-up cost scales with it) and why context takeover cannot use this path. Conditions:
+ *   - Order: only when no job of this instance is queued or running, so a message never overtakes one
+ *     before it (in either direction); the first async job puts the instance back on the queue until idle.
+ *   - Bounded without the limiter: sync work is not a limiter job (it never waits and holds nothing after it
+ *     returns); what bounds it is the input limit and, for inflate, `maxOutputLength` = min(maxSize + 1,
+ *     {@link SYNC_INFLATE_CAP}). A message that inflates past the cap but perhaps not past maxSize is redone
+ *     on the async path (the inflater has no state to lose), so a highly compressible message costs at most
+ *     the cap twice, and a bomb at most the cap on the event loop.
+ *   - Same results: the same flush mode gives the same output and the same errors as the stream for every
+ *     input — truncated data is not an error, data after a BFINAL block is ignored, 1009 over maxSize, 1007
+ *     on corrupt data, and after an error the instance only fails (tested against the async path).
+ *   The trade-off: this work runs on the event loop instead of in parallel with it, so on a many-core box a
+ *   process that compresses heavily gives up some pool parallelism; the input limit keeps each call short.
  * - Jobs of one instance, compress and decompress alike, run one at a time in call order; the next is queued in
  *   the limiter only when the previous completed, so a busy connection cannot monopolise the pool and its
  *   callbacks come back in call order.
@@ -436,6 +505,9 @@ export class PerMessageDeflate {
   /** Inflate: once decompression failed, the inflate context is gone and every later call fails the same way. */
   private inflateError: WebSocketError | null = null;
   private closed = false;
+  /** compress()/decompress() was last called with fin=false: the next call continues a message. */
+  private deflateOpen = false;
+  private inflateOpen = false;
 
   private readonly startJob: (done: () => void) => void;
   private readonly onWritten: (err?: Error | null) => void;
@@ -468,17 +540,36 @@ export class PerMessageDeflate {
    * Compresses one fragment of a message (`fin` ends the message and strips the trailing 00 00 FF FF).
    * Every fragment is sync-flushed, so its output can be sent at once (a streamed message is flushed per write);
    * only the final fragment loses the 00 00 FF FF tail, as RFC 7692 §7.2.1 applies it to the end of the message.
+   * The callback may run before this returns (the fast path, see the class comment).
    */
   compress(data: Buffer, fin: boolean, callback: DeflateCallback): void {
+    const whole = fin && !this.deflateOpen;
+    this.deflateOpen = !fin;
+    if (whole && this.ownNoContextTakeover && data.length <= SYNC_INPUT_LIMIT && this.idle()) {
+      this.deflateSync(data, callback);
+      return;
+    }
     this.enqueue({ kind: DEFLATE, data, fin, maxSize: Infinity, callback });
   }
 
   /**
    * Inflates one fragment of a compressed message; fails with WebSocketError(1009) once a message inflates past
    * maxSize (counted over all fragments of the message), with WebSocketError(1007) on corrupt data. After an
-   * error the instance only fails; close() it.
+   * error the instance only fails; close() it. The callback may run before this returns (the fast path).
    */
   decompress(data: Buffer, fin: boolean, maxSize: number, callback: DeflateCallback): void {
+    const whole = fin && !this.inflateOpen;
+    this.inflateOpen = !fin;
+    if (
+      whole &&
+      this.peerNoContextTakeover &&
+      data.length <= SYNC_INPUT_LIMIT &&
+      this.inflateError === null &&
+      this.idle() &&
+      this.inflateSync(data, maxSize, callback)
+    ) {
+      return;
+    }
     this.enqueue({ kind: INFLATE, data, fin, maxSize, callback });
   }
 
@@ -511,6 +602,85 @@ export class PerMessageDeflate {
   }
 
   // -------------------------------------------------------------------------------------------------------------
+  // Synchronous fast path (whole small messages without context takeover, see the class comment)
+
+  /** No job of this instance is queued or running: a synchronous one cannot overtake anything. */
+  private idle(): boolean {
+    return this.current === null && this.queueHead === this.queue.length && !this.closed;
+  }
+
+  private deflateSync(data: Buffer, callback: DeflateCallback): void {
+    let out: Buffer = EMPTY_BLOCK;
+    if (data.length > 0) {
+      let failure: Error | null = null;
+      try {
+        out = zlib.deflateRawSync(data, {
+          level: this.options.level ?? DEFAULT_LEVEL,
+          memLevel: this.options.memLevel ?? DEFAULT_MEM_LEVEL,
+          windowBits: oneShotWindowBits(data.length, deflateWindowBits(this.ownBits)),
+          // The output ends with the 00 00 FF FF of the sync flush and has no BFINAL block, as the async path.
+          finishFlush: Z_SYNC_FLUSH,
+          // Room for incompressible input plus block headers and the flush marker: one output buffer, and a
+          // small one (pooled below 4 KiB) rather than zlib's default 16 KiB.
+          chunkSize: data.length + 64,
+        });
+      } catch (err) {
+        const cause = toError(err);
+        failure = new Error(`permessage-deflate: compression failed: ${cause.message}`, { cause });
+      }
+      if (failure === null && !endsWithTail(out)) {
+        failure = new Error('permessage-deflate: zlib output does not end with a sync-flush marker');
+      }
+      if (failure !== null) {
+        callback(failure);
+        return;
+      }
+      out = out.length === 4 ? EMPTY_BLOCK : out.subarray(0, out.length - 4);
+    }
+    callback(null, out);
+  }
+
+  /**
+   * Inflates a whole message at once, or returns false (having produced nothing) when it inflates to more than
+   * {@link SYNC_INFLATE_CAP} yet possibly not more than maxSize: the async path then redoes it in bounded steps.
+   */
+  private inflateSync(data: Buffer, maxSize: number, callback: DeflateCallback): boolean {
+    const input = Buffer.allocUnsafe(data.length + TAIL.length);
+    data.copy(input, 0);
+    TAIL.copy(input, data.length);
+    // One byte over maxSize is enough to know the message is too big.
+    const cap = maxSize < SYNC_INFLATE_CAP ? Math.max(1, Math.floor(maxSize) + 1) : SYNC_INFLATE_CAP;
+    let out: Buffer;
+    let err: WebSocketError | null = null;
+    try {
+      // Same semantics as the stream: Z_SYNC_FLUSH never reports a truncated stream as an error (the output so
+      // far is the result), and input after a BFINAL block is ignored.
+      out = zlib.inflateRawSync(input, { windowBits: this.peerBits, finishFlush: Z_SYNC_FLUSH, maxOutputLength: cap });
+    } catch (e) {
+      out = EMPTY;
+      // Not `instanceof Error`: zlib's errors may come from another realm (vm contexts, test runners).
+      const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+      if (code === 'ERR_BUFFER_TOO_LARGE') {
+        if (cap === SYNC_INFLATE_CAP && maxSize > SYNC_INFLATE_CAP) return false;
+        err = tooBigError(maxSize);
+      } else {
+        err = invalidDataError(toError(e));
+      }
+    }
+    if (err === null && out.length > 0 && out.length > maxSize) err = tooBigError(maxSize);
+    if (err !== null) {
+      // As on the async path: the instance only fails from now on.
+      this.inflateError = err;
+      this.discardInflate();
+      callback(err);
+      return true;
+    }
+    callback(null, out);
+    return true;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Asynchronous path
 
   private enqueue(job: Job): void {
     if (this.closed) {
@@ -653,10 +823,7 @@ export class PerMessageDeflate {
       if (this.messageBytes > job.maxSize) {
         // Stop zlib right here: destroying the stream inside its 'data' event ends the current write after
         // this chunk, so the rest of the bomb is never inflated.
-        const err = new WebSocketError(
-          CloseCode.MessageTooBig,
-          `Compressed message inflates to more than the ${job.maxSize} bytes allowed`,
-        );
+        const err = tooBigError(job.maxSize);
         this.inflateError = err;
         this.discardInflate();
         this.finish(err);
@@ -691,7 +858,7 @@ export class PerMessageDeflate {
         // Nothing new since the last sync flush (empty message): zlib emits nothing, but the payload must
         // still be a deflate stream once 00 00 FF FF is appended, hence a lone empty-block header.
         out = EMPTY_BLOCK;
-      } else if (n >= 4 && out[n - 4] === 0x00 && out[n - 3] === 0x00 && out[n - 2] === 0xff && out[n - 1] === 0xff) {
+      } else if (endsWithTail(out)) {
         out = n === 4 ? EMPTY_BLOCK : out.subarray(0, n - 4);
       } else {
         this.finish(new Error('permessage-deflate: zlib output does not end with a sync-flush marker'));
@@ -729,11 +896,7 @@ export class PerMessageDeflate {
     const job = this.current;
     if (job === null) return;
     if (job.kind === INFLATE) {
-      const err = new WebSocketError(
-        CloseCode.InvalidPayload,
-        `Invalid permessage-deflate data: ${cause.message}`,
-        { cause },
-      );
+      const err = invalidDataError(cause);
       this.inflateError = err;
       this.discardInflate();
       this.finish(err);

@@ -6,6 +6,9 @@
  * job in flight (and fragment the heap doing so: the well-known ws/Node issue behind ws's own limiter);
  * queueing beyond a small number gains nothing anyway, since the pool has only UV_THREADPOOL_SIZE
  * (default 4) threads. So all permessage-deflate instances of the process share one FIFO queue.
+ *
+ * permessage-deflate's synchronous fast path (small whole messages without context takeover) is not a job
+ * here: it never waits, holds nothing once it returns, and is bounded by its input and output caps instead.
  */
 
 /** ws's default, comfortably above the default thread-pool size so the pool never idles for want of work. */

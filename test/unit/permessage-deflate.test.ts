@@ -1099,3 +1099,357 @@ describe('zlib limiter', () => {
     }
   });
 });
+
+// ---------------------------------------------------------------------------------------------------------------
+// synchronous fast path (whole, small messages without context takeover)
+
+describe('synchronous fast path', () => {
+  const NCT = params({ serverNoContextTakeover: true, clientNoContextTakeover: true });
+
+  /** Calls compress/decompress and reports whether the callback ran before the call returned. */
+  function callSync(
+    start: (cb: (err: Error | null, out?: Buffer) => void) => void,
+  ): Promise<{ sync: boolean; err: Error | null; out: Buffer | undefined }> {
+    return new Promise((resolve) => {
+      let returned = false;
+      start((err, out) => resolve({ sync: !returned, err, out }));
+      returned = true;
+    });
+  }
+  const syncCompress = (p: PerMessageDeflate, data: Buffer | string, fin = true) =>
+    callSync((cb) => p.compress(Buffer.from(data), fin, cb));
+  const syncDecompress = (p: PerMessageDeflate, data: Buffer, fin = true, maxSize = 64 * 1024 * 1024) =>
+    callSync((cb) => p.decompress(data, fin, maxSize, cb));
+
+  /** The outcome of a call, comparable across paths: output bytes or error close code. */
+  const outcome = (r: { err: Error | null; out: Buffer | undefined }): string =>
+    r.err !== null ? `error ${(r.err as WebSocketError).closeCode}` : `ok ${(r.out as Buffer).toString('hex')}`;
+
+  test('whole small messages are compressed and decompressed synchronously, only without context takeover', async () => {
+    const server = track(new PerMessageDeflate(NCT, {}, true));
+    const client = track(new PerMessageDeflate(NCT, {}, false));
+    const m = text(1024);
+    const c = await syncCompress(server, m);
+    expect(c.sync).toBe(true);
+    const d = await syncDecompress(client, c.out!);
+    expect(d.sync).toBe(true);
+    expect(d.out!.equals(m)).toBe(true);
+
+    // our side keeps its context: compress is async, decompress (peer resets) is sync
+    const half = params({ serverNoContextTakeover: false, clientNoContextTakeover: true });
+    const server2 = track(new PerMessageDeflate(half, {}, true));
+    expect((await syncCompress(server2, m)).sync).toBe(false);
+    const up = (await syncCompress(track(new PerMessageDeflate(half, {}, false)), m));
+    expect(up.sync).toBe(true);
+    expect((await syncDecompress(server2, up.out!)).sync).toBe(true);
+    // the client side of the same agreement: the peer (server) keeps its context, so inflating is async
+    const client2 = track(new PerMessageDeflate(half, {}, false));
+    expect((await syncDecompress(client2, hex('f2 48 cd c9 c9 07 00'))).sync).toBe(false);
+  });
+
+  test('fragments, large messages, and messages behind a pending job take the async path', async () => {
+    const server = track(new PerMessageDeflate(NCT, {}, true));
+    const client = track(new PerMessageDeflate(NCT, {}, false));
+    // fragmented message: neither fragment is synchronous, even the small final one
+    const m = text(3000, 5);
+    const a = await syncCompress(server, m.subarray(0, 1000), false);
+    const b = await syncCompress(server, m.subarray(1000), true);
+    expect([a.sync, b.sync]).toEqual([false, false]);
+    const da = await syncDecompress(client, a.out!, false);
+    const db = await syncDecompress(client, b.out!, true);
+    expect([da.sync, db.sync]).toEqual([false, false]);
+    expect(Buffer.concat([da.out!, db.out!]).equals(m)).toBe(true);
+    // and the next whole message is synchronous again
+    expect((await syncCompress(server, m)).sync).toBe(true);
+
+    // input over 16 KiB
+    const big = await syncCompress(server, text(16 * 1024 + 1));
+    expect(big.sync).toBe(false);
+    expect((await syncCompress(server, text(16 * 1024))).sync).toBe(true);
+
+    // a small message behind a pending async job waits for it: callbacks in call order
+    const order: string[] = [];
+    const p1 = compress(server, text(40_000, 2)).then(() => order.push('big'));
+    let syncSmall = true;
+    let returned = false;
+    const p2 = new Promise<void>((resolve) =>
+      server.compress(Buffer.from('small'), true, () => {
+        syncSmall = !returned;
+        order.push('small');
+        resolve();
+      }),
+    );
+    returned = true;
+    await Promise.all([p1, p2]);
+    expect(syncSmall).toBe(false);
+    expect(order).toEqual(['big', 'small']);
+  });
+
+  test('a compress never overtakes a pending decompress of the same instance, and vice versa', async () => {
+    const peer = track(new PerMessageDeflate(NCT, {}, false));
+    const server = track(new PerMessageDeflate(NCT, {}, true));
+    const bigUp = await compress(peer, text(60_000, 3));
+    const smallUp = await compress(peer, text(1000, 4));
+    const events: string[] = [];
+    const all = [
+      decompress(server, bigUp).then(() => events.push('d-big')),
+      compress(server, text(1000, 5)).then(() => events.push('c-small')),
+      decompress(server, smallUp).then(() => events.push('d-small')),
+    ];
+    await Promise.all(all);
+    expect(events).toEqual(['d-big', 'c-small', 'd-small']);
+  });
+
+  test('a synchronous callback may call again (re-entrancy)', async () => {
+    const server = track(new PerMessageDeflate(NCT, {}, true));
+    const client = track(new PerMessageDeflate(NCT, {}, false));
+    const outs: Buffer[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const next = (i: number): void => {
+        if (i === 50) return resolve();
+        server.compress(text(1100, i + 1), true, (err, out) => {
+          if (err) return reject(err);
+          client.decompress(out!, true, 1 << 20, (err2, back) => {
+            if (err2) return reject(err2);
+            outs.push(back!);
+            next(i + 1);
+          });
+        });
+      };
+      next(0);
+    });
+    outs.forEach((o, i) => expect(o.equals(text(1100, i + 1))).toBe(true));
+  });
+
+  test('the fast path does not use the zlib limiter', async () => {
+    const spy = jest.spyOn(zlibLimiter, 'run');
+    try {
+      const server = track(new PerMessageDeflate(NCT, {}, true));
+      const client = track(new PerMessageDeflate(NCT, {}, false));
+      for (let i = 0; i < 10; i++) await decompress(client, await compress(server, text(2000, i + 1)));
+      expect(spy).not.toHaveBeenCalled();
+      await compress(server, text(20_000));
+      expect(spy).toHaveBeenCalledTimes(1);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  test('after close(), calls fail asynchronously', async () => {
+    const server = new PerMessageDeflate(NCT, {}, true);
+    server.close();
+    const r = await syncCompress(server, 'x');
+    expect(r.sync).toBe(false);
+    expect(r.err?.message).toMatch(/closed/);
+    const r2 = await syncDecompress(server, hex('f2 48 cd c9 c9 07 00'));
+    expect(r2.sync).toBe(false);
+  });
+
+  test('RFC 7692 §7.2.3 outputs: "Hello" twice is f2 48 cd c9 c9 07 00, empty message is 00', async () => {
+    const server = track(new PerMessageDeflate(NCT, {}, true));
+    for (let i = 0; i < 2; i++) {
+      const r = await syncCompress(server, 'Hello');
+      expect(r.sync).toBe(true);
+      expect(r.out!.toString('hex')).toBe('f248cdc9c90700');
+    }
+    const e = await syncCompress(server, '');
+    expect(e.sync).toBe(true);
+    expect(e.out!.toString('hex')).toBe('00');
+  });
+
+  // Each case is decompressed as a whole message by a fresh instance on the sync path (the peer resets its
+  // context) and on the async path (a fresh instance whose peer keeps its context: for a first message the
+  // two agree on what the bytes mean). Outcomes must match exactly.
+  const cases: Array<[string, Buffer]> = [
+    ['§7.2.3.1 Hello', hex('f2 48 cd c9 c9 07 00')],
+    ['§7.2.3.2 second Hello (refers back before the message: invalid on its own)', hex('f2 00 11 00 00')],
+    ['§7.2.3.3 stored block', hex('00 05 00 fa ff 48 65 6c 6c 6f 00')],
+    ['§7.2.3.4 BFINAL', hex('f3 48 cd c9 c9 07 00 00')],
+    ['BFINAL without the trailing 00', hex('f3 48 cd c9 c9 07 00')],
+    ['BFINAL followed by garbage', hex('f3 48 cd c9 c9 07 00 ff ff ff')],
+    ['§7.2.3.5 two blocks', hex('f2 48 05 00 00 00 ff ff ca c9 c9 07 00')],
+    ['§7.2.3.6 empty', hex('00')],
+    ['zero-length payload', Buffer.alloc(0)],
+    ['truncated (f2 48 cd)', hex('f2 48 cd')],
+    ['truncated stored block', hex('00 05 00 fa ff 48 65')],
+    ['corrupt', hex('ff ff ff ff ff')],
+    ['reserved block type', hex('07')],
+    ['bad stored length', hex('00 05 00 00 00 48 65 6c 6c 6f')],
+    ['sync-flush marker inside', hex('00 00 00 ff ff f2 48 cd c9 c9 07 00')],
+  ];
+
+  async function bothPaths(data: Buffer, maxSize: number): Promise<[string, string, boolean]> {
+    const fast = track(new PerMessageDeflate(NCT, {}, false));
+    const slow = track(new PerMessageDeflate(params(), {}, false));
+    const a = await syncDecompress(fast, data, true, maxSize);
+    const b = await syncDecompress(slow, data, true, maxSize);
+    expect(b.sync).toBe(false);
+    return [outcome(a), outcome(b), a.sync];
+  }
+
+  test.each(cases)('sync and async inflate agree: %s', async (_name, data) => {
+    const [fast, slow, sync] = await bothPaths(data, 64 * 1024 * 1024);
+    expect(sync).toBe(true);
+    expect(fast).toBe(slow);
+    // and with a limit that every non-empty output exceeds
+    const [fast2, slow2] = await bothPaths(data, 2);
+    expect(fast2).toBe(slow2);
+  });
+
+  test('sync and async inflate agree on the examples (spot check of the expected outcomes)', async () => {
+    expect((await bothPaths(hex('f3 48 cd c9 c9 07 00 ff ff ff'), 100))[0]).toBe(`ok ${Buffer.from('Hello').toString('hex')}`);
+    expect((await bothPaths(hex('f2 48 cd c9 c9 07 00'), 4))[0]).toBe('error 1009');
+    expect((await bothPaths(hex('f2 48 cd c9 c9 07 00'), 5))[0]).toBe(`ok ${Buffer.from('Hello').toString('hex')}`);
+    expect((await bothPaths(hex('ff ff ff ff ff'), 100))[0]).toBe('error 1007');
+  });
+
+  test('fuzz: sync and async inflate agree on arbitrary and truncated inputs', async () => {
+    const real = [text(3000, 1), randomBytes(500), text(200, 2)].map((m) =>
+      zlib.deflateRawSync(m, { level: 1, finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4),
+    );
+    const input = fc.oneof(
+      fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
+      fc.tuple(fc.constantFrom(...real), fc.nat(), fc.uint8Array({ maxLength: 4 })).map(([r, cut, junk]) =>
+        Buffer.concat([r.subarray(0, cut % (r.length + 1)), Buffer.from(junk)]),
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(input, fc.constantFrom(0, 1, 100, 2000, 64 * 1024 * 1024), async (data, maxSize) => {
+        const [fast, slow] = await bothPaths(data, maxSize);
+        expect(fast).toBe(slow);
+        for (const p of instances.splice(0)) p.close();
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  test('the limit is inclusive; an error fails the instance for good, as on the async path', async () => {
+    const m = text(5000, 8);
+    const c = zlib.deflateRawSync(m, { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+    const ok = track(new PerMessageDeflate(NCT, {}, false));
+    const r = await syncDecompress(ok, c, true, m.length);
+    expect(r.sync).toBe(true);
+    expect(r.out!.equals(m)).toBe(true);
+
+    const tooBig = track(new PerMessageDeflate(NCT, {}, false));
+    const r2 = await syncDecompress(tooBig, c, true, m.length - 1);
+    expect(r2.sync).toBe(true);
+    expect(r2.err).toBeInstanceOf(WebSocketError);
+    expect((r2.err as WebSocketError).closeCode).toBe(1009);
+    await expect(decompress(tooBig, hex('f2 48 cd c9 c9 07 00'))).rejects.toMatchObject({ closeCode: 1009 });
+
+    const corrupt = track(new PerMessageDeflate(NCT, {}, false));
+    const r3 = await syncDecompress(corrupt, hex('ff ff ff'));
+    expect(r3.sync).toBe(true);
+    expect((r3.err as WebSocketError).closeCode).toBe(1007);
+    await expect(decompress(corrupt, hex('f2 48 cd c9 c9 07 00'))).rejects.toMatchObject({ closeCode: 1007 });
+    // compression still works
+    expect((await compress(corrupt, 'Hello')).toString('hex')).toBe('f248cdc9c90700');
+  });
+
+  test('a small payload inflating past the 256 KiB sync cap is redone asynchronously (bounded both ways)', async () => {
+    // ~8 KiB of deflate that inflates to 8 MiB of zeros
+    const zeros = Buffer.alloc(8 * 1024 * 1024);
+    const payload = zlib.deflateRawSync(zeros, { level: 9, finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+    expect(payload.length).toBeLessThan(16 * 1024);
+
+    const client = track(new PerMessageDeflate(NCT, {}, false));
+    const r = await syncDecompress(client, payload, true, 64 * 1024 * 1024);
+    expect(r.sync).toBe(false);
+    expect(r.out!.equals(zeros)).toBe(true);
+    // the instance is fine afterwards, and back on the fast path
+    const r2 = await syncDecompress(client, hex('f2 48 cd c9 c9 07 00'));
+    expect(r2.sync).toBe(true);
+    expect(r2.out!.toString()).toBe('Hello');
+
+    // maxSize between the cap and the output: the async path catches it
+    const client2 = track(new PerMessageDeflate(NCT, {}, false));
+    const r3 = await syncDecompress(client2, payload, true, 1024 * 1024);
+    expect(r3.sync).toBe(false);
+    expect((r3.err as WebSocketError).closeCode).toBe(1009);
+
+    // maxSize below the cap: decided synchronously, without inflating more than maxSize + 1 bytes
+    const client3 = track(new PerMessageDeflate(NCT, {}, false));
+    // the module object itself (the `import * as` namespace is a frozen copy of getters)
+    const spy = jest.spyOn(require('zlib') as typeof zlib, 'inflateRawSync');
+    try {
+      const r4 = await syncDecompress(client3, payload, true, 100_000);
+      expect(r4.sync).toBe(true);
+      expect((r4.err as WebSocketError).closeCode).toBe(1009);
+      expect(spy).toHaveBeenCalledTimes(1);
+      expect(spy.mock.calls[0]![1]).toMatchObject({ maxOutputLength: 100_001 });
+    } finally {
+      spy.mockRestore();
+    }
+    // maxSize exactly the cap
+    const client4 = track(new PerMessageDeflate(NCT, {}, false));
+    const r5 = await syncDecompress(client4, payload, true, 256 * 1024);
+    expect(r5.sync).toBe(true);
+    expect((r5.err as WebSocketError).closeCode).toBe(1009);
+  });
+
+  test.each([8, 9, 10, 11, 12, 13, 14, 15])('window bits %i: sync output respects the agreed window, both paths round-trip', async (bits) => {
+    const p = params({ serverMaxWindowBits: bits, clientMaxWindowBits: bits, serverNoContextTakeover: true, clientNoContextTakeover: true });
+    const window = 1 << bits;
+    const parts: Buffer[] = [];
+    for (const period of [window - 20, window, window + 50, 2 * window]) {
+      const block = randomBytes(Math.min(period, 3000), period);
+      parts.push(block, block);
+    }
+    const samples = [Buffer.concat(parts).subarray(0, 16 * 1024), text(1024, bits), text(100, bits), text(16 * 1024, bits), randomBytes(5000, bits)];
+    for (const level of [1, 9]) {
+      const server = track(new PerMessageDeflate(p, { level }, true));
+      const client = track(new PerMessageDeflate(p, {}, false));
+      for (const m of samples) {
+        const c = await syncCompress(server, m);
+        expect(c.sync).toBe(true);
+        expect(strictInflate(Buffer.concat([c.out!, TAIL]), window).out.equals(m)).toBe(true);
+        const d = await syncDecompress(client, c.out!);
+        expect(d.sync).toBe(true);
+        expect(d.out!.equals(m)).toBe(true);
+      }
+    }
+  });
+
+  test('compression output is not worse than the async path on small JSON-like messages', async () => {
+    const fast = track(new PerMessageDeflate(NCT, {}, true));
+    const slow = track(new PerMessageDeflate(params({ serverNoContextTakeover: true }), {}, true));
+    for (const n of [100, 1024, 4096, 16 * 1024]) {
+      const m = text(n, n);
+      const a = (await syncCompress(fast, m)).out!;
+      // force the async path: a fragment first, then the message
+      const b = Buffer.concat([await compress(slow, m.subarray(0, 0), false), await compress(slow, m, true)]);
+      expect(a.length).toBeLessThanOrEqual(b.length);
+    }
+  });
+
+  test('interop with ws PerMessageDeflate, no context takeover, window bits 8–15, many small messages', async () => {
+    for (const bits of [8, 9, 12, 15]) {
+      const opts: PerMessageDeflateOptions = {
+        serverNoContextTakeover: true,
+        clientNoContextTakeover: true,
+        serverMaxWindowBits: bits,
+        clientMaxWindowBits: bits,
+      };
+      const wsClient = new WsPMD({ ...opts, isServer: false });
+      const neg = negotiateServer(wsExtension.format({ 'permessage-deflate': [wsClient.offer()] }), opts)!;
+      wsClient.accept(wsExtension.parse(neg.response)['permessage-deflate']!);
+      expect(neg.params).toMatchObject({ serverNoContextTakeover: true, clientNoContextTakeover: true });
+      const server = track(new PerMessageDeflate(neg.params, opts, true));
+      try {
+        for (let i = 0; i < 30; i++) {
+          const m = i % 7 === 0 ? Buffer.alloc(0) : i % 5 === 0 ? randomBytes(1500, i) : text(200 + i * 300, i);
+          const down = await syncCompress(server, m);
+          expect(down.sync).toBe(true);
+          expect((await wsCall((cb) => wsClient.decompress(down.out!, true, cb))).equals(m)).toBe(true);
+          const up = await wsCall((cb) => wsClient.compress(m, true, cb));
+          const back = await syncDecompress(server, up);
+          expect(back.sync).toBe(true);
+          expect(back.out!.equals(m)).toBe(true);
+        }
+      } finally {
+        wsClient.cleanup();
+      }
+    }
+  });
+});
