@@ -15,23 +15,41 @@ export class ByteAccumulator {
   private slabStart = 0;
   private slabEnd = 0;
 
-  /** Adds a piece. Large pieces are kept by reference: the caller must not reuse their memory. */
+  /**
+   * Adds a piece. A large piece that (nearly) owns its memory is kept by reference, so the caller must
+   * not reuse that memory; a small view into a larger block is copied, so it never pins the block.
+   */
   push(piece: Buffer): void {
     const size = piece.length;
     if (size === 0) return;
     this.length += size;
-    if (size < COALESCE_BELOW) {
-      if (this.slab === null || this.slab.length - this.slabEnd < size) {
+    if (piece.buffer.byteLength > 2 * size) {
+      // A view into a much larger block (a 4 KiB fragment in a 64 KiB socket chunk): keeping it would hold
+      // the whole block, 16 times its bytes, for as long as the message is assembled.
+      if (size < COALESCE_BELOW) this.copyIntoSlab(piece);
+      else {
         this.sealSlab();
-        this.slab = Buffer.allocUnsafe(SLAB_SIZE);
-        this.slabStart = this.slabEnd = 0;
+        this.parts.push(Buffer.from(piece));
       }
-      piece.copy(this.slab, this.slabEnd);
-      this.slabEnd += size;
+      return;
+    }
+    if (size < COALESCE_BELOW) {
+      this.copyIntoSlab(piece);
       return;
     }
     this.sealSlab();
     this.parts.push(piece);
+  }
+
+  private copyIntoSlab(piece: Buffer): void {
+    const size = piece.length;
+    if (this.slab === null || this.slab.length - this.slabEnd < size) {
+      this.sealSlab();
+      this.slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      this.slabStart = this.slabEnd = 0;
+    }
+    piece.copy(this.slab, this.slabEnd);
+    this.slabEnd += size;
   }
 
   /** Returns all bytes as one Buffer (without copying when there is a single piece) and empties the accumulator. */

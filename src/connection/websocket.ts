@@ -252,6 +252,7 @@ export class WebSocket extends EventEmitter {
    */
   get writable(): Writable {
     if (this.writableStream === null) {
+      const closed = this.state === State.Closed;
       this.writableStream = new Writable({
         objectMode: true,
         write: (chunk: Message | string | Uint8Array, _encoding, callback) => this.writeChunk(chunk, callback),
@@ -266,6 +267,8 @@ export class WebSocket extends EventEmitter {
           callback(err);
         },
       });
+      // Made after the connection ended: born destroyed, so writes fail in their callbacks, never as an 'error' nobody hears.
+      if (closed) this.writableStream.destroy();
     }
     return this.writableStream;
   }
@@ -569,7 +572,20 @@ export class WebSocket extends EventEmitter {
       callback(new TypeError('ws.writable takes a Message ({ type, data }), a string or a Uint8Array'));
       return;
     }
-    result.then(() => callback(), callback);
+    result.then(
+      () => callback(),
+      (err: Error) => {
+        const writable = this.writableStream;
+        // A refused write raises 'error' on the stream; with nobody listening that would crash the
+        // process, so the stream is put down quietly instead ('close' on the connection says why).
+        if (writable !== null && writable.listenerCount('error') === 0 && this.state !== State.Open) {
+          writable.destroy();
+          callback();
+        } else {
+          callback(err);
+        }
+      },
+    );
   }
 
   private writerHost(type: MessageType): MessageWriterHost {
