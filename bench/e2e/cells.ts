@@ -121,6 +121,7 @@ export function allCells(quick: boolean): Cell[] {
   }
   if (!quick) cells.push(echoCell('text', 1024, 100));
   cells.push(echoCell('json', 1024, 100, true));
+  if (!quick) cells.push(echoCell('json', 64 * 1024, 100, true));
   cells.push({ type: 'handshake', id: 'handshake', concurrency: 16 });
   cells.push({ type: 'memory', id: 'memory', conns: 10_000 });
   return cells;
