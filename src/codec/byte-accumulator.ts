@@ -14,16 +14,27 @@ export class ByteAccumulator {
   private slab: Buffer | null = null;
   private slabStart = 0;
   private slabEnd = 0;
+  private readonly compactViews: boolean;
 
   /**
-   * Adds a piece. A large piece that (nearly) owns its memory is kept by reference, so the caller must
-   * not reuse that memory; a small view into a larger block is copied, so it never pins the block.
+   * `compactViews`: copy a piece whose memory block is more than twice its size. Frames of one message
+   * can be padded apart with other frames (a 4 KiB fragment alone in a 64 KiB chunk), so a message's
+   * fragments need it; one frame's payload is contiguous on the wire, so at most its first and last
+   * chunks are shared and the parser keeps its pieces as they are.
+   */
+  constructor(options: { compactViews?: boolean } = {}) {
+    this.compactViews = options.compactViews ?? false;
+  }
+
+  /**
+   * Adds a piece. Large pieces are kept by reference (so the caller must not reuse their memory), except
+   * views into a much larger block when `compactViews` is on, which are copied so they never pin the block.
    */
   push(piece: Buffer): void {
     const size = piece.length;
     if (size === 0) return;
     this.length += size;
-    if (piece.buffer.byteLength > 2 * size) {
+    if (this.compactViews && piece.buffer.byteLength > 2 * size) {
       // A view into a much larger block (a 4 KiB fragment in a 64 KiB socket chunk): keeping it would hold
       // the whole block, 16 times its bytes, for as long as the message is assembled.
       if (size < COALESCE_BELOW) this.copyIntoSlab(piece);

@@ -38,6 +38,7 @@ function loadNativeMasker(): NativeMasker | null {
 }
 
 const native = loadNativeMasker();
+const nativeKey = Buffer.alloc(4);
 
 /** Which masking implementation is in use: 'bufferutil' (native, when installed) or 'js'. */
 export const maskImplementation: 'bufferutil' | 'js' = native === null ? 'js' : 'bufferutil';
@@ -116,7 +117,13 @@ export function applyMask(data: Uint8Array, mask: Uint8Array): void {
 export function maskInto(source: Uint8Array, target: Buffer, offset: number, keyOffset: number): void {
   const length = source.length;
   if (native !== null && length >= NATIVE_MIN) {
-    native.mask(asBuffer(source), target.subarray(keyOffset, keyOffset + 4), target, offset, length);
+    // The addon takes the key as a Buffer: copy it into a shared one rather than allocate a view per
+    // frame (the call is synchronous, so sharing is safe).
+    nativeKey[0] = target[keyOffset];
+    nativeKey[1] = target[keyOffset + 1];
+    nativeKey[2] = target[keyOffset + 2];
+    nativeKey[3] = target[keyOffset + 3];
+    native.mask(asBuffer(source), nativeKey, target, offset, length);
     return;
   }
   const k0 = target[keyOffset];
@@ -147,9 +154,8 @@ export function maskInto(source: Uint8Array, target: Buffer, offset: number, key
  */
 export function unmaskWithKey(data: Uint8Array, key32: number): void {
   if (native !== null && data.length >= NATIVE_MIN) {
-    const mask = Buffer.allocUnsafe(4);
-    mask.writeInt32LE(key32, 0);
-    native.unmask(asBuffer(data), mask);
+    nativeKey.writeInt32LE(key32, 0);
+    native.unmask(asBuffer(data), nativeKey);
     return;
   }
   xorInPlace(data, 0, data.length, key32);

@@ -198,7 +198,7 @@ export class Receiver {
   }
 
   private get fragments(): ByteAccumulator {
-    return (this.fragmentsStore ??= new ByteAccumulator());
+    return (this.fragmentsStore ??= new ByteAccumulator({ compactViews: true }));
   }
 
   private get utf8(): Utf8Validator {

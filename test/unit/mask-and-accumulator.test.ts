@@ -90,3 +90,27 @@ describe('ByteAccumulator', () => {
     expect(all.every((b) => b === 7)).toBe(true);
   });
 });
+
+describe('ByteAccumulator views', () => {
+  const block = Buffer.alloc(64 * 1024, 1);
+  const view = block.subarray(0, 8 * 1024);
+
+  test('by default a large view is kept by reference (a frame payload spans whole chunks)', () => {
+    const acc = new ByteAccumulator();
+    acc.push(view);
+    acc.push(Buffer.alloc(8 * 1024, 2));
+    const internal = acc as unknown as { parts: Buffer[] };
+    expect(internal.parts[0].buffer).toBe(block.buffer);
+  });
+
+  test('with compactViews a view into a much larger block is copied, so it never pins the block', () => {
+    const acc = new ByteAccumulator({ compactViews: true });
+    acc.push(view);
+    acc.push(Buffer.alloc(8 * 1024, 2));
+    const internal = acc as unknown as { parts: Buffer[] };
+    expect(internal.parts.every((p) => p.buffer !== block.buffer)).toBe(true);
+    const all = acc.take();
+    expect(all.subarray(0, 8192).every((b) => b === 1)).toBe(true);
+    expect(all.subarray(8192).every((b) => b === 2)).toBe(true);
+  });
+});
