@@ -7,8 +7,8 @@ import { FrameHandler, FrameParser, FrameParserOptions } from './frame-parser';
 export interface FrameDecoderOptions extends FrameParserOptions {
   /**
    * Hands each frame to this function instead of pushing it to the readable side. Returning false
-   * holds back the write callback until `resumeParsing()`, so a piped source is paused: this is how a
-   * connection gets stream backpressure without an object-mode hop per frame.
+   * holds back the write callback until `resumeParsing()`, so a piped source is paused: stream
+   * backpressure without an object-mode hop per frame.
    */
   onFrame?: FrameHandler;
 }

@@ -633,8 +633,8 @@ export class WebSocket extends EventEmitter {
   /** @internal The socket (or the compression queue) can take more. */
   handleDrain(): void {
     if (this.sender.needsDrain) return;
-    const waiters = this.drainWaiters?.splice(0) ?? [];
-    for (const waiter of waiters) waiter.resolve();
+    const waiters = this.drainWaiters;
+    if (waiters !== null && waiters.length > 0) for (const waiter of waiters.splice(0)) waiter.resolve();
     // Reading stopped while pongs could not be flushed.
     this.receiver.unblock();
   }

@@ -113,3 +113,30 @@ describe('FrameDecoder violations', () => {
     decoder.write(hex('83 00'));
   });
 });
+
+describe('FrameDecoder with an onFrame sink', () => {
+  test('returning false holds the write callback until resumeParsing(), then parsing goes on', async () => {
+    const seen: string[] = [];
+    let hold = true;
+    const decoder = new FrameDecoder({
+      onFrame: (f) => {
+        seen.push(f.payload.toString());
+        return !hold;
+      },
+    });
+    let written = false;
+    decoder.write(hex('81 01 61 81 01 62'), () => {
+      written = true;
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(seen).toEqual(['a']);
+    expect(decoder.isParsingPaused).toBe(true);
+    expect(written).toBe(false);
+    hold = false;
+    decoder.resumeParsing();
+    await new Promise((r) => setImmediate(r));
+    expect(seen).toEqual(['a', 'b']);
+    expect(written).toBe(true);
+    expect(decoder.readableLength).toBe(0);
+  });
+});
