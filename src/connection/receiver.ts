@@ -70,11 +70,6 @@ export class Receiver {
     this.sink = sink;
   }
 
-  /** True while the receiver waits for the consumer, the socket or zlib. */
-  get isPaused(): boolean {
-    return this.blocked || this.inflating;
-  }
-
   /** The consumer (or the socket) can take more: resume parsing if nothing else holds it. */
   unblock(): void {
     if (!this.blocked) return;

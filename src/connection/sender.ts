@@ -87,14 +87,13 @@ export class Sender {
       if (callback !== undefined) process.nextTick(callback, this.failed);
       return;
     }
-    const frame: QueuedFrame = {
-      opcode,
-      payload,
-      fin,
-      compress: compress && this.deflate !== null,
-      firstFragment,
-      callback,
-    };
+    const deflating = compress && this.deflate !== null;
+    if (!deflating && !this.compressing) {
+      // The common case goes straight to the socket: no queue entry is built per frame.
+      this.write(opcode, payload, fin, false, callback);
+      return;
+    }
+    const frame: QueuedFrame = { opcode, payload, fin, compress: deflating, firstFragment, callback };
     if (this.compressing) {
       this.queue.push(frame);
       this.queuedBytes += payload.length;
