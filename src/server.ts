@@ -7,7 +7,7 @@ import type * as https from 'https';
 import type * as net from 'net';
 import type * as stream from 'stream';
 import type { WebSocket } from './connection/websocket';
-import { Upgrader, writeHandshakeError, type UpgraderOptions } from './handshake/server';
+import { Upgrader, writeHandshakeError, type UpgradeCallback, type UpgraderOptions } from './handshake/server';
 
 /** Options of a {@link WebSocketServer}. */
 export interface WebSocketServerOptions {
@@ -200,14 +200,41 @@ export class WebSocketServer extends EventEmitter {
       writeHandshakeError(socket, 503, 'Server shutting down');
       return;
     }
-    const attempt = this.upgrader.upgrade(req, socket, head).then(
-      (ws) => this.adopt(ws, req),
-      (err: unknown) => {
-        this.emit('handshakeError', err instanceof Error ? err : new Error(String(err)), req);
-      },
-    );
-    this.pending.add(attempt);
-    void attempt.finally(() => this.pending.delete(attempt));
+    let settled = false;
+    let release: (() => void) | null = null;
+    const done: UpgradeCallback = (err, ws) => {
+      settled = true;
+      if (ws !== null) this.adopt(ws, req);
+      else this.emitSafely('handshakeError', err ?? new Error('The opening handshake failed'), req);
+      if (release !== null) release();
+    };
+    try {
+      this.upgrader.handleUpgrade(req, socket, head, undefined, done);
+    } catch (err) {
+      // A bug of ours must not take the HTTP server down with it: drop this socket and report.
+      socket.destroy();
+      if (!settled) done(err instanceof Error ? err : new Error(String(err)), null);
+      return;
+    }
+    // Only an asynchronous checkOrigin leaves the handshake in flight; close() waits for those.
+    if (!settled) {
+      const attempt = new Promise<void>((resolve) => (release = resolve));
+      this.pending.add(attempt);
+      void attempt.then(() => this.pending.delete(attempt));
+    }
+  }
+
+  // Listener errors go to 'error' (or are rethrown asynchronously): never into the HTTP server's emit.
+  private emitSafely(event: string, ...args: unknown[]): void {
+    try {
+      this.emit(event, ...args);
+    } catch (err) {
+      if (event !== 'error' && this.listenerCount('error') > 0) this.emit('error', err);
+      else
+        process.nextTick(() => {
+          throw err;
+        });
+    }
   }
 
   private adopt(ws: WebSocket, req: http.IncomingMessage): void {
@@ -217,15 +244,7 @@ export class WebSocketServer extends EventEmitter {
       // Upgraded while shutting down: close() awaits it through `connections`.
       return;
     }
-    try {
-      this.emit('connection', ws, req);
-    } catch (err) {
-      if (this.listenerCount('error') > 0) this.emit('error', err);
-      else
-        process.nextTick(() => {
-          throw err;
-        });
-    }
+    this.emitSafely('connection', ws, req);
   }
 }
 

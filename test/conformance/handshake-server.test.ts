@@ -697,6 +697,35 @@ describe('WebSocketServer helper (for the connection cases)', () => {
     }
   });
 
+  it('a throwing connection or handshakeError listener reaches its error event, and the server goes on serving', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1' });
+    const errors: unknown[] = [];
+    wss.on('error', (err: unknown) => errors.push(err));
+    wss.on('connection', () => {
+      throw new Error('connection listener failed');
+    });
+    wss.on('handshakeError', () => {
+      throw new Error('handshakeError listener failed');
+    });
+    const { port } = await wss.listen();
+    try {
+      const refused = await exchange(port, requestText(port, { 'Sec-WebSocket-Version': '7' }));
+      expect(refused.status).toBe(426);
+      const first = await connect(`ws://127.0.0.1:${port}/`);
+      const second = await connect(`ws://127.0.0.1:${port}/`);
+      expect(second.readyState).toBe('open');
+      while (errors.length < 3) await new Promise((r) => setTimeout(r, 5));
+      expect(errors.map((e) => (e as Error).message).sort()).toEqual([
+        'connection listener failed',
+        'connection listener failed',
+        'handshakeError listener failed',
+      ]);
+      await Promise.all([first.close(), second.close()]);
+    } finally {
+      await wss.close();
+    }
+  });
+
   it('rejects port/host together with server, and a relative path', () => {
     expect(() => new WebSocketServer({ server: http.createServer(), port: 1 })).toThrow(TypeError);
     expect(() => new WebSocketServer({ path: 'ws' })).toThrow(TypeError);
