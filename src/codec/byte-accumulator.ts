@@ -72,6 +72,18 @@ export class ByteAccumulator {
     return result;
   }
 
+  /** Copies all bytes into `target` from offset 0 and empties the accumulator; returns how many were copied. */
+  drainInto(target: Buffer): number {
+    this.sealSlab();
+    let offset = 0;
+    for (const part of this.parts) {
+      target.set(part, offset);
+      offset += part.length;
+    }
+    this.reset();
+    return offset;
+  }
+
   /** Drops everything collected. */
   reset(): void {
     this.parts = [];

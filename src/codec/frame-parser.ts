@@ -1,7 +1,7 @@
 import { CloseCode, WebSocketError } from '../errors';
 import { ByteAccumulator } from './byte-accumulator';
 import { Frame, MAX_CONTROL_PAYLOAD, Opcode, isControlOpcode, isKnownOpcode } from './frame';
-import { unmaskWithKey } from './mask';
+import { rotateKey, unmaskInto, unmaskWithKey } from './mask';
 
 /** Options of the frame parser, shared by `FrameDecoder` and the connection. */
 export interface FrameParserOptions {
@@ -72,6 +72,9 @@ export class FrameParser {
   private maskKey = 0;
   // Made on first use: most frames lie inside one chunk and never need it.
   private partial: ByteAccumulator | null = null;
+  // The payload of a frame spanning reads, once at least half of it has arrived, and its bytes so far.
+  private assembly: Buffer | null = null;
+  private assembled = 0;
 
   constructor(options: FrameParserOptions, onFrame: FrameHandler) {
     this.requireMask = options.requireMask;
@@ -140,6 +143,7 @@ export class FrameParser {
       this.paused = false;
       this.chunk = EMPTY;
       this.partial?.reset();
+      this.assembly = null;
       throw err;
     }
     if (this.paused) return false;
@@ -241,24 +245,46 @@ export class FrameParser {
   }
 
   private readPayload(): boolean {
-    const partial = this.partial;
-    const collected = partial === null ? 0 : partial.length;
-    const wanted = this.payloadLength - collected;
     const available = this.chunk.length - this.pos;
     let data: Buffer;
-    if (collected === 0 && available >= wanted) {
-      data = this.chunk.subarray(this.pos, this.pos + wanted);
-      this.pos += wanted;
-    } else {
+    if (this.assembly !== null) {
       if (available === 0) return false;
-      const n = Math.min(wanted, available);
-      const pieces = (this.partial ??= new ByteAccumulator());
-      pieces.push(this.chunk.subarray(this.pos, this.pos + n));
-      this.pos += n;
-      if (pieces.length < this.payloadLength) return false;
-      data = pieces.take();
+      if (!this.assemble(Math.min(this.payloadLength - this.assembled, available))) return false;
+      data = this.assembly;
+      this.assembly = null;
+    } else {
+      const partial = this.partial;
+      const collected = partial === null ? 0 : partial.length;
+      const wanted = this.payloadLength - collected;
+      if (collected === 0 && available >= wanted) {
+        // The whole payload is in this chunk: a view of it, unmasked in place.
+        data = this.chunk.subarray(this.pos, this.pos + wanted);
+        this.pos += wanted;
+        if (this.masked && wanted > 0) unmaskWithKey(data, this.maskKey);
+      } else {
+        if (available === 0) return false;
+        const n = Math.min(wanted, available);
+        if ((collected + n) * 2 < this.payloadLength) {
+          // Less than half has arrived: keep the pieces, so memory follows the bytes actually received
+          // rather than the length a peer announced.
+          (this.partial ??= new ByteAccumulator()).push(this.chunk.subarray(this.pos, this.pos + n));
+          this.pos += n;
+          return false;
+        }
+        // At least half is here: the payload gets its own buffer, and every later piece is copied
+        // and unmasked into it in one pass, so socket chunks are never held from one read to the next.
+        const target = Buffer.allocUnsafe(this.payloadLength);
+        this.assembly = target;
+        this.assembled = 0;
+        if (partial !== null && collected > 0) {
+          this.assembled = partial.drainInto(target);
+          if (this.masked) unmaskRange(target, this.assembled, this.maskKey);
+        }
+        if (!this.assemble(n)) return false;
+        data = target;
+        this.assembly = null;
+      }
     }
-    if (this.masked && data.length > 0) unmaskWithKey(data, this.maskKey);
     this.state = State.Header;
     const frame: Frame = {
       fin: this.fin,
@@ -271,6 +297,22 @@ export class FrameParser {
     if (this.onFrame(frame) === false) this.paused = true;
     return true;
   }
+
+  // Copies the next `n` payload bytes of the chunk into the assembly buffer; true once it is complete.
+  private assemble(n: number): boolean {
+    const target = this.assembly as Buffer;
+    const piece = this.chunk.subarray(this.pos, this.pos + n);
+    if (this.masked) unmaskInto(piece, target, this.assembled, rotateKey(this.maskKey, this.assembled));
+    else target.set(piece, this.assembled);
+    this.pos += n;
+    this.assembled += n;
+    return this.assembled === this.payloadLength;
+  }
+}
+
+// The unmasked first `length` bytes of `target`, in place.
+function unmaskRange(target: Buffer, length: number, key32: number): void {
+  unmaskWithKey(length === target.length ? target : target.subarray(0, length), key32);
 }
 
 function protocolError(message: string): WebSocketError {

@@ -126,6 +126,26 @@ describe('counts, not only bytes', () => {
     ws.terminate();
   }, 30_000);
 
+  test('a frame announcing 32 MiB holds about the bytes that arrived, not the announced length', async () => {
+    const socket = new MemorySocket();
+    const ws = new WebSocket(socket, Buffer.alloc(0), { isServer: true, maxPayload: 64 * MiB });
+    const payload = Buffer.alloc(32 * MiB, 0x42);
+    const wire = clientFrame(0x2, payload);
+    const got = ws.readMessage();
+    const before = liveBytes();
+    // The first 2 MiB (under half): the payload buffer must not be allocated from the header's length yet.
+    const sent = 2 * MiB;
+    for (let i = 0; i < sent; i += 64 * 1024) socket.feed(Buffer.from(wire.subarray(i, Math.min(i + 64 * 1024, sent))));
+    await until(() => socket.readableLength === 0, 5000, 'the chunks to be consumed');
+    expect(liveBytes() - before).toBeLessThan(8 * MiB);
+    // The rest: once half has arrived it is assembled in one buffer, and the message is intact.
+    for (let i = sent; i < wire.length; i += 64 * 1024) socket.feed(Buffer.from(wire.subarray(i, i + 64 * 1024)));
+    const m = await within(got, 5000, 'the message');
+    expect(m.data.length).toBe(payload.length);
+    expect(m.data.equals(payload)).toBe(true);
+    ws.terminate();
+  }, 30_000);
+
   test('a 4 MiB message in 65,536 fragments of 64 bytes is accepted (Autobahn 9.x limits; ws caps fragments)', async () => {
     const { server, client } = await raw();
     const n = 65_536;

@@ -25,7 +25,7 @@ describe.each([
   ['pure JS', true],
   ['bufferutil when installed', false],
 ])('masking (%s)', (_name, noNative) => {
-  const { applyMask: mask, maskInto, maskImplementation } = loadMask(noNative);
+  const { applyMask: mask, maskInto, maskImplementation, rotateKey, unmaskInto } = loadMask(noNative);
 
   test('picks the expected implementation', () => {
     if (noNative) expect(maskImplementation).toBe('js');
@@ -59,6 +59,28 @@ describe.each([
         expect(target.subarray(offset + 4 + data.length).every((b) => b === 0)).toBe(true);
       }),
       { numRuns: 1000 },
+    );
+  });
+  test('unmaskInto with rotateKey unmasks a payload piece by piece, wherever it is cut', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 3000 }),
+        fc.uint8Array({ minLength: 4, maxLength: 4 }),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        (data, key, rawCuts) => {
+          const key32 = Buffer.from(key).readInt32LE(0);
+          const cuts = [...new Set(rawCuts.map((c) => c % (data.length + 1)))].sort((a, b) => a - b);
+          const target = Buffer.alloc(data.length + 2, 0xee);
+          let from = 0;
+          for (const to of [...cuts, data.length]) {
+            unmaskInto(Buffer.from(data.subarray(from, to)), target, from, rotateKey(key32, from));
+            from = to;
+          }
+          expect(target.subarray(0, data.length).equals(Buffer.from(byteLoop(data, key)))).toBe(true);
+          expect(target.subarray(data.length).equals(Buffer.from([0xee, 0xee]))).toBe(true);
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 });
