@@ -72,16 +72,12 @@ export class ByteAccumulator {
     return result;
   }
 
-  /** Copies all bytes into `target` from offset 0 and empties the accumulator; returns how many were copied. */
-  drainInto(target: Buffer): number {
+  /** Hands over the pieces collected, in order, and empties the accumulator. */
+  drain(): Buffer[] {
     this.sealSlab();
-    let offset = 0;
-    for (const part of this.parts) {
-      target.set(part, offset);
-      offset += part.length;
-    }
+    const parts = this.parts;
     this.reset();
-    return offset;
+    return parts;
   }
 
   /** Drops everything collected. */
