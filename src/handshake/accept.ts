@@ -1,5 +1,8 @@
 // The Sec-WebSocket-Key / Sec-WebSocket-Accept challenge of RFC 6455 §4.1 and §4.2.2.
+import * as crypto from 'crypto';
 import { createHash, randomBytes } from 'crypto';
+
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64') => string }).hash;
 
 /** The GUID of RFC 6455 §1.3 that makes the accept value specific to WebSocket servers. */
 export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -9,6 +12,9 @@ export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
  * WebSocket handshake (and is not an HTTP server or cache replaying something), RFC 6455 §4.2.2 step 5.4.
  */
 export function computeAcceptKey(key: string): string {
+  // Node ≥ 20.12's one-shot hash skips the Hash object: measurable at thousands of handshakes a second.
+  // It hashes strings as UTF-8, which equals latin1 for a valid (ASCII) key.
+  if (oneShotHash !== undefined && isValidKey(key)) return oneShotHash('sha1', key + WEBSOCKET_GUID, 'base64');
   return createHash('sha1').update(key + WEBSOCKET_GUID, 'latin1').digest('base64');
 }
 
@@ -39,6 +45,6 @@ function isBase64Char(c: number): boolean {
 export function isValidKey(key: unknown): key is string {
   if (typeof key !== 'string' || key.length !== 24) return false;
   for (let i = 0; i < 22; i++) if (!isBase64Char(key.charCodeAt(i))) return false;
-  if (key.charCodeAt(22) !== 0x3d || key.charCodeAt(23) !== 0x3d) return false;
-  return Buffer.from(key, 'base64').length === 16;
+  // 22 base64 characters and "==" always decode to exactly 16 bytes.
+  return key.charCodeAt(22) === 0x3d && key.charCodeAt(23) === 0x3d;
 }

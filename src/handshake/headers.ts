@@ -46,7 +46,21 @@ export function asciiLower(s: string): string {
 
 /** ASCII case-insensitive equality, as header names, tokens and hosts are compared. */
 export function equalsIgnoreAsciiCase(a: string, b: string): boolean {
-  return a.length === b.length && asciiLower(a) === asciiLower(b);
+  return a.length === b.length && regionEqualsIgnoreAsciiCase(a, 0, a.length, b);
+}
+
+// s[start, end) equals `b` ASCII case-insensitively, without building a string (headers are scanned per handshake).
+function regionEqualsIgnoreAsciiCase(s: string, start: number, end: number, b: string): boolean {
+  if (end - start !== b.length) return false;
+  for (let i = 0; i < b.length; i++) {
+    let x = s.charCodeAt(start + i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= CODE_A && x <= CODE_Z) x += 0x20;
+    if (y >= CODE_A && y <= CODE_Z) y += 0x20;
+    if (x !== y) return false;
+  }
+  return true;
 }
 
 /** RFC 7230 §3.2.6 tchar: "!#$%&'*+-.^_`|~", digits and letters. Indexed by char code. */
@@ -158,9 +172,29 @@ export function parseList(value: string | readonly string[] | undefined): string
  * `Connection: keep-alive, Upgrade` and `Upgrade: WebSocket` must be read (RFC 6455 §4.2.1).
  */
 export function listContainsToken(value: string | readonly string[] | undefined, token: string): boolean {
-  const wanted = asciiLower(token);
-  for (const element of parseList(value)) {
-    if (element.length === wanted.length && asciiLower(element) === wanted) return true;
+  if (value === undefined) return false;
+  if (typeof value !== 'string') {
+    for (const v of value) if (typeof v === 'string' && listContainsToken(v, token)) return true;
+    return false;
+  }
+  // parseList's splitting (quoted commas do not split), comparing each element in place.
+  let start = 0;
+  let inQuotes = false;
+  for (let i = 0; i <= value.length; i++) {
+    const c = i < value.length ? value.charCodeAt(i) : 0x2c;
+    if (inQuotes) {
+      if (c === 0x5c /* \ */) i++;
+      else if (c === 0x22 /* " */) inQuotes = false;
+    } else if (c === 0x22) {
+      inQuotes = true;
+    } else if (c === 0x2c /* , */) {
+      let from = start;
+      let to = i;
+      while (from < to && isOws(value.charCodeAt(from))) from++;
+      while (to > from && isOws(value.charCodeAt(to - 1))) to--;
+      if (regionEqualsIgnoreAsciiCase(value, from, to, token)) return true;
+      start = i + 1;
+    }
   }
   return false;
 }
@@ -208,14 +242,30 @@ export type SingleHeader =
   | { readonly kind: 'duplicated'; readonly count: number }
   | { readonly kind: 'present'; readonly value: string };
 
+const ABSENT: SingleHeader = Object.freeze({ kind: 'absent' });
+
 /**
  * Reads a header that must appear at most once (Sec-WebSocket-Key, Sec-WebSocket-Accept, Host, Origin).
  * A duplicate is reported as such instead of being joined or dropped, because two keys or two hosts
  * are how request-smuggling and cache-poisoning ambiguities start. The value is trimmed of OWS.
  */
 export function readSingleHeader(msg: HeaderSource, name: string): SingleHeader {
+  const raw = msg.rawHeaders;
+  if (Array.isArray(raw)) {
+    // headerOccurrences without its array: this runs several times per handshake.
+    let first = '';
+    let count = 0;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const k = raw[i];
+      const v = raw[i + 1];
+      if (typeof k === 'string' && typeof v === 'string' && equalsIgnoreAsciiCase(k, name) && count++ === 0) first = v;
+    }
+    if (count === 0) return ABSENT;
+    if (count > 1) return { kind: 'duplicated', count };
+    return { kind: 'present', value: trimOws(first, 0, first.length) };
+  }
   const all = headerOccurrences(msg, name);
-  if (all.length === 0) return { kind: 'absent' };
+  if (all.length === 0) return ABSENT;
   if (all.length > 1) return { kind: 'duplicated', count: all.length };
   const only = all[0] as string;
   return { kind: 'present', value: trimOws(only, 0, only.length) };

@@ -99,9 +99,11 @@ class Refusal {
 
 /** The subprotocol chosen and the caller's extra response header lines. */
 interface PreparedResponse {
-  protocol: string;
-  lines: string;
+  readonly protocol: string;
+  readonly lines: string;
 }
+
+const NO_EXTRA_RESPONSE: PreparedResponse = Object.freeze({ protocol: '', lines: '' });
 
 /** @internal How {@link Upgrader.handleUpgrade} reports: an error, or the connection. */
 export type UpgradeCallback = (err: Error | null, ws: WebSocket | null) => void;
@@ -205,8 +207,8 @@ export class Upgrader {
       return;
     }
     // Validation, then the (possibly asynchronous) origin check, then negotiation and the answer.
-    const refusal = validateRequest(req);
-    if (refusal !== null) return this.refuse(req, socket, refusal, undefined, done);
+    const key = validateRequest(req);
+    if (key instanceof Refusal) return this.refuse(req, socket, key, undefined, done);
     const prepared = this.prepareResponseHeaders(req, responseHeaders);
     if (prepared instanceof Refusal) return this.refuse(req, socket, prepared, undefined, done);
 
@@ -217,7 +219,7 @@ export class Upgrader {
       return this.refuse(req, socket, new Refusal(500, `checkOrigin threw: ${describe(e)}`), e, done);
     }
     if (!isPromiseLike(verdict)) {
-      this.afterOrigin(req, socket, head, prepared, verdict, done);
+      this.afterOrigin(req, socket, head, key, prepared, verdict, done);
       return;
     }
 
@@ -251,7 +253,7 @@ export class Upgrader {
     }
     verdict.then(
       (allowed) => {
-        if (settle()) this.afterOrigin(req, socket, head, prepared, allowed, done);
+        if (settle()) this.afterOrigin(req, socket, head, key, prepared, allowed, done);
       },
       (e: unknown) => {
         if (settle()) this.refuse(req, socket, new Refusal(500, `checkOrigin rejected: ${describe(e)}`), e, done);
@@ -263,6 +265,7 @@ export class Upgrader {
     req: http.IncomingMessage,
     socket: stream.Duplex,
     head: Buffer,
+    key: string,
     prepared: PreparedResponse,
     allowed: boolean,
     done: UpgradeCallback,
@@ -282,8 +285,7 @@ export class Upgrader {
       }
     }
 
-    const key = readSingleHeader(req, 'sec-websocket-key');
-    const accept = computeAcceptKey(key.kind === 'present' ? key.value : '');
+    const accept = computeAcceptKey(key);
     let response =
       'HTTP/1.1 101 Switching Protocols\r\n' +
       'Upgrade: websocket\r\n' +
@@ -354,6 +356,7 @@ export class Upgrader {
     req: http.IncomingMessage,
     responseHeaders: http.OutgoingHttpHeaders | undefined,
   ): PreparedResponse | Refusal {
+    if (responseHeaders === undefined && this.subprotocols === undefined) return NO_EXTRA_RESPONSE;
     if (responseHeaders !== undefined && (responseHeaders === null || typeof responseHeaders !== 'object')) {
       return new Refusal(500, 'responseHeaders must be an object');
     }
@@ -395,8 +398,11 @@ export class Upgrader {
   }
 }
 
-/** The checks of RFC 6455 §4.2.1 on the request itself, in the order their answers are most useful. */
-function validateRequest(req: http.IncomingMessage): Refusal | null {
+/**
+ * The checks of RFC 6455 §4.2.1 on the request itself, in the order their answers are most useful.
+ * Returns the refusal, or the request's (valid) Sec-WebSocket-Key.
+ */
+function validateRequest(req: http.IncomingMessage): Refusal | string {
   if (req.method !== 'GET') {
     return new Refusal(405, 'Method not allowed: the WebSocket opening handshake must be a GET request', { Allow: 'GET' });
   }
@@ -426,7 +432,7 @@ function validateRequest(req: http.IncomingMessage): Refusal | null {
   if (!isValidKey(key.value)) {
     return new Refusal(400, 'Invalid Sec-WebSocket-Key header: it must be the base64 of 16 bytes');
   }
-  return null;
+  return key.value;
 }
 
 function isPromiseLike(v: unknown): v is Promise<boolean> {
