@@ -192,9 +192,24 @@ export function listContainsToken(value: string | readonly string[] | undefined,
       let to = i;
       while (from < to && isOws(value.charCodeAt(from))) from++;
       while (to > from && isOws(value.charCodeAt(to - 1))) to--;
-      if (regionEqualsIgnoreAsciiCase(value, from, to, token)) return true;
+      if (to > from && regionEqualsIgnoreAsciiCase(value, from, to, token)) return true;
       start = i + 1;
     }
+  }
+  return false;
+}
+
+/**
+ * True when any occurrence of list header `name` contains `token` (see {@link listContainsToken}). Reads
+ * `rawHeaders` when node kept them: node builds `headers` lazily, and a handshake need not pay for it.
+ */
+export function headerHasToken(msg: HeaderSource, name: string, token: string): boolean {
+  const raw = msg.rawHeaders;
+  if (!Array.isArray(raw)) return listContainsToken(headerValue(msg.headers, name), token);
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const k = raw[i];
+    const v = raw[i + 1];
+    if (typeof k === 'string' && typeof v === 'string' && equalsIgnoreAsciiCase(k, name) && listContainsToken(v, token)) return true;
   }
   return false;
 }

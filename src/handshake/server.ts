@@ -23,9 +23,9 @@ import {
   asciiLower,
   equalsIgnoreAsciiCase,
   findOutgoingHeader,
+  headerHasToken,
   headerValue,
   isToken,
-  listContainsToken,
   parseList,
   readSingleHeader,
   serializeHeaders,
@@ -414,10 +414,10 @@ function validateRequest(req: http.IncomingMessage): Refusal | string {
   const host = readSingleHeader(req, 'host');
   if (host.kind === 'absent') return new Refusal(400, 'Missing Host header');
   if (host.kind === 'duplicated') return new Refusal(400, 'Duplicated Host header');
-  if (!listContainsToken(headerValue(req.headers, 'connection'), 'upgrade')) {
+  if (!headerHasToken(req, 'connection', 'upgrade')) {
     return new Refusal(400, "Not a WebSocket handshake: 'upgrade' token not found in the Connection header");
   }
-  if (!listContainsToken(headerValue(req.headers, 'upgrade'), 'websocket')) {
+  if (!headerHasToken(req, 'upgrade', 'websocket')) {
     return new Refusal(400, "Not a WebSocket handshake: 'websocket' not found in the Upgrade header");
   }
   const version = readSingleHeader(req, 'sec-websocket-version');

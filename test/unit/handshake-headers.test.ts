@@ -1,9 +1,11 @@
+import * as fc from 'fast-check';
 import {
   asciiLower,
   assertSafeHeader,
   createHeaderMap,
   equalsIgnoreAsciiCase,
   findOutgoingHeader,
+  headerHasToken,
   headerOccurrences,
   headerValue,
   isSafeHeaderValue,
@@ -179,5 +181,44 @@ describe('reading incoming headers', () => {
     const map = createHeaderMap();
     expect(map['__proto__']).toBeUndefined();
     expect(Object.getPrototypeOf(map)).toBeNull();
+  });
+});
+
+describe('the allocation-free scans agree with their reference definitions', () => {
+  const listText = fc.stringOf(fc.constantFrom('a', 'U', 'p', 'g', 'r', 'd', 'e', ',', ' ', '\t', '"', '\\', 'K', '\u212a'), { maxLength: 24 });
+  test('listContainsToken(v, t) === parseList(v).some(equalsIgnoreAsciiCase(·, t))', () => {
+    fc.assert(
+      fc.property(listText, fc.constantFrom('upgrade', 'a', 'ke', 'UP', 'pe'), (value, token) => {
+        const reference = parseList(value).some((e) => asciiLower(e) === asciiLower(token));
+        expect(listContainsToken(value, token)).toBe(reference);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  test('equalsIgnoreAsciiCase folds A-Z only', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 6 }), fc.string({ maxLength: 6 }), (a, b) => {
+        expect(equalsIgnoreAsciiCase(a, b)).toBe(asciiLower(a) === asciiLower(b));
+      }),
+      { numRuns: 3000 },
+    );
+    expect(equalsIgnoreAsciiCase('\u212aey', 'key')).toBe(false);
+    expect(equalsIgnoreAsciiCase('Sec-WebSocket-Key', 'sec-websocket-key')).toBe(true);
+  });
+
+  test('headerHasToken reads every raw occurrence, and headers when there are no raw ones', () => {
+    const msg = { headers: {}, rawHeaders: ['Connection', 'keep-alive', 'UPGRADE', 'h2c', 'connection', 'Upgrade'] };
+    expect(headerHasToken(msg, 'connection', 'upgrade')).toBe(true);
+    expect(headerHasToken(msg, 'upgrade', 'websocket')).toBe(false);
+    expect(headerHasToken({ headers: { connection: 'Upgrade' } }, 'connection', 'upgrade')).toBe(true);
+    expect(headerHasToken({ headers: {} }, 'connection', 'upgrade')).toBe(false);
+  });
+
+  test('readSingleHeader counts duplicates from rawHeaders and trims the value', () => {
+    const msg = { headers: {}, rawHeaders: ['Host', ' a.example ', 'Origin', 'x', 'origin', 'y'] };
+    expect(readSingleHeader(msg, 'host')).toEqual({ kind: 'present', value: 'a.example' });
+    expect(readSingleHeader(msg, 'origin')).toEqual({ kind: 'duplicated', count: 2 });
+    expect(readSingleHeader(msg, 'sec-websocket-key')).toEqual({ kind: 'absent' });
   });
 });

@@ -7,7 +7,11 @@
 //              for -duration: messages/s, payload bytes/s, p50/p99 round trip, and the server's CPU use
 //              (utime+stime of /proc/<pid>/stat before/after the window, as CPU seconds per second).
 //   handshake  -concurrency workers each loop: connect, upgrade, send Close 1000, read the peer's Close,
-//              close TCP; counts completed loops per second in the window.
+//              close TCP; counts completed loops per second in the window. -handshake-client raw (the
+//              default) does this on a bare TCP connection with a fixed request, checking the 101 status,
+//              Sec-WebSocket-Accept and the Close echo by hand: gorilla's Dialer costs the load generator
+//              about as much CPU per handshake as a Node server spends, so it capped the fastest servers.
+//              -handshake-client gorilla uses gorilla's Dialer.
 //   idle       opens -conns connections, echoes one 64-byte message on each (checked), prints "OPEN <n>",
 //              then waits for a line (or EOF) on stdin and closes them all.
 // The result is one line on stdout: "RESULT {json}". Diagnostics go to stderr.
@@ -16,6 +20,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -50,6 +56,7 @@ var (
 	srcs             = flag.Int("srcs", 1, "source addresses to spread connections over: 127.0.0.1 … 127.0.0.<srcs>")
 	dialConcurrency  = flag.Int("dial-concurrency", 64, "connections being opened at once (echo, idle)")
 	concurrency      = flag.Int("concurrency", 16, "handshake workers (handshake)")
+	handshakeClient  = flag.String("handshake-client", "raw", "raw | gorilla (handshake)")
 	clkTck           = flag.Float64("clk-tck", 100, "clock ticks per second of /proc/<pid>/stat")
 )
 
@@ -524,14 +531,148 @@ func pct(sorted []int64, q float64) float64 {
 
 // ---- handshake ---------------------------------------------------------------------------------
 
+// ---- raw handshake client ------------------------------------------------------------------------
+
+var acceptGUID = []byte("258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+
+// rawHandshake performs one connect → upgrade → Close 1000 → Close echo → server's TCP close, checking
+// everything a conforming client must, with as little client-side work as possible.
+func rawHandshake(addr, host, path string, rng *rand.Rand, buf []byte) error {
+	n := atomic.AddUint64(&srcCounter, 1)
+	src := net.IPv4(127, 0, 0, byte(1+int(n%uint64(*srcs))))
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: 10 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("dial: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	var nonce [16]byte
+	rng.Read(nonce[:])
+	key := base64.StdEncoding.EncodeToString(nonce[:])
+	h := sha1.New()
+	h.Write([]byte(key))
+	h.Write(acceptGUID)
+	want := base64.StdEncoding.EncodeToString(h.Sum(nil))
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " +
+		key + "\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := c.Write([]byte(req)); err != nil {
+		return fmt.Errorf("write request: %v", err)
+	}
+	got := 0
+	end := -1
+	for end < 0 {
+		if got == len(buf) {
+			return errors.New("response head over 4 KiB")
+		}
+		m, err := c.Read(buf[got:])
+		if err != nil {
+			return fmt.Errorf("read response: %v", err)
+		}
+		got += m
+		end = bytes.Index(buf[:got], []byte("\r\n\r\n"))
+	}
+	head := string(buf[:end])
+	if !strings.HasPrefix(head, "HTTP/1.1 101 ") {
+		return fmt.Errorf("status: %q", strings.SplitN(head, "\r\n", 2)[0])
+	}
+	accepted := false
+	for _, line := range strings.Split(head, "\r\n")[1:] {
+		if i := strings.IndexByte(line, ':'); i > 0 && strings.EqualFold(line[:i], "Sec-WebSocket-Accept") {
+			accepted = strings.TrimSpace(line[i+1:]) == want
+		}
+	}
+	if !accepted {
+		return errors.New("missing or wrong Sec-WebSocket-Accept")
+	}
+	// Close 1000, masked with a random key.
+	var frame [8]byte
+	frame[0], frame[1] = 0x88, 0x82
+	rng.Read(frame[2:6])
+	frame[6], frame[7] = 0x03^frame[2], 0xe8^frame[3]
+	if _, err := c.Write(frame[:]); err != nil {
+		return fmt.Errorf("write close: %v", err)
+	}
+	// The server's Close (unmasked, code 1000), then EOF: the server closes TCP first.
+	rest := copy(buf, buf[end+4:got])
+	need := 2
+	for rest < need {
+		m, err := c.Read(buf[rest:])
+		if err != nil {
+			return fmt.Errorf("read close: %v", err)
+		}
+		rest += m
+		if rest >= 2 {
+			need = 2 + int(buf[1]&0x7f)
+		}
+	}
+	// An unmasked, final Close of at most 125 bytes, code 1000, and nothing after it.
+	if buf[0] != 0x88 || buf[1]&0x80 != 0 || buf[1] > 125 || need < 4 || rest != need || buf[2] != 0x03 || buf[3] != 0xe8 {
+		return fmt.Errorf("expected Close 1000, got % x", buf[:rest])
+	}
+	if m, err := c.Read(buf); err != io.EOF {
+		return fmt.Errorf("expected the server to close TCP, got %d bytes, %v", m, err)
+	}
+	return nil
+}
+
 func runHandshake() map[string]interface{} {
+	if *handshakeClient == "raw" {
+		return measureHandshakes(func(w int) func() bool {
+			u := strings.TrimPrefix(*url, "ws://")
+			addr, path := u, "/"
+			if i := strings.IndexByte(u, '/'); i >= 0 {
+				addr, path = u[:i], u[i:]
+			}
+			rng := rand.New(rand.NewSource(int64(w) + time.Now().UnixNano()))
+			buf := make([]byte, 4096)
+			return func() bool {
+				if err := rawHandshake(addr, addr, path, rng, buf); err != nil {
+					fail("%v", err)
+					time.Sleep(10 * time.Millisecond)
+					return false
+				}
+				return true
+			}
+		})
+	}
+	return measureHandshakes(func(int) func() bool { return gorillaHandshake() })
+}
+
+func gorillaHandshake() func() bool {
 	d := newDialer(4096, 4096, nil)
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	return func() bool {
+		c, _, err := d.Dial(*url, nil)
+		if err != nil {
+			fail("dial: %v", err)
+			time.Sleep(10 * time.Millisecond)
+			return false
+		}
+		c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(5*time.Second))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			if _, _, err = c.ReadMessage(); err != nil {
+				break
+			}
+		}
+		c.Close()
+		if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+			fail("close: %v", err)
+			return false
+		}
+		return true
+	}
+}
+
+// measureHandshakes runs -concurrency workers, each looping over the handshake its factory makes.
+func measureHandshakes(worker func(w int) func() bool) map[string]interface{} {
 	var done int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
 	for w := 0; w < *concurrency; w++ {
 		wg.Add(1)
+		once := worker(w)
 		go func() {
 			defer wg.Done()
 			for {
@@ -540,25 +681,9 @@ func runHandshake() map[string]interface{} {
 					return
 				default:
 				}
-				c, _, err := d.Dial(*url, nil)
-				if err != nil {
-					fail("dial: %v", err)
-					time.Sleep(10 * time.Millisecond)
-					continue
+				if once() {
+					atomic.AddInt64(&done, 1)
 				}
-				c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(5*time.Second))
-				c.SetReadDeadline(time.Now().Add(5 * time.Second))
-				for {
-					if _, _, err = c.ReadMessage(); err != nil {
-						break
-					}
-				}
-				c.Close()
-				if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
-					fail("close: %v", err)
-					continue
-				}
-				atomic.AddInt64(&done, 1)
 			}
 		}()
 	}
@@ -571,7 +696,7 @@ func runHandshake() map[string]interface{} {
 	wg.Wait()
 	secs := t1.Sub(t0).Seconds()
 	return map[string]interface{}{
-		"mode": "handshake", "concurrency": *concurrency, "compress": *compress,
+		"mode": "handshake", "concurrency": *concurrency, "compress": *compress, "client": *handshakeClient,
 		"handshakes": h1 - h0, "seconds": secs,
 		"handshakesPerSec": float64(h1-h0) / secs,
 		"serverCpu":        cpuShare(c0, c1, secs),
