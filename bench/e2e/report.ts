@@ -341,7 +341,10 @@ export function markdownSection(s: Summary, chartFile: string): string {
   lines.push(
     '- **Load generator** (`bench/e2e/loadgen/main.go`, gorilla client) pinned to core 1: N connections, K messages in flight on each (K = 8 up to 1 KiB, 4 at 64 KiB, 1 at 1 MiB; at most 64 MiB in flight over all connections), every message sent as one frame and carrying its sequence number; every echo is checked byte for byte. After the warm-up it counts echoes in the window: msgs/s, MB/s (payload bytes echoed, 10^6), p50/p99 round trip (send to whole echo received, queueing included). **Server CPU** is utime+stime from `/proc/<pid>/stat` (all threads) over the window ÷ its length; **msgs/s per core** = msgs/s ÷ that share: the figure that does not depend on whether the load generator kept the server busy.',
   );
-  lines.push('- **Handshakes**: 16 workers each loop connect, upgrade, send Close 1000, read the server\'s Close, close TCP (source addresses spread over 127.0.0.1–16 so ports never run out).');
+  lines.push(
+    '- **Handshakes**: 16 workers each loop connect, upgrade, send Close 1000, read the server\'s Close, wait for the server to close TCP (source addresses spread over 127.0.0.1–16 so ports never run out). ' +
+      'The client is a bare TCP one that writes a fixed upgrade request and checks the 101 status, Sec-WebSocket-Accept and the Close echo by hand: gorilla\'s Dialer cost the load generator about as much CPU per handshake as the Node servers spend, so it capped the fastest of them (`-handshake-client gorilla` keeps it).',
+  );
   lines.push(
     '- **Idle memory**: a fresh server, full GC (`--expose-gc`, `gc()` twice; gorilla `runtime.GC()` + `debug.FreeOSMemory()`), memory read; then 10,000 connections opened, one 64 B echo on each, full GC, memory read again; per connection = difference ÷ 10,000. RSS for all; V8 heapUsed and external (Buffers) for Node. `ulimit -n` raised to the hard limit for server and load generator.',
   );
