@@ -330,7 +330,7 @@ export function markdownSection(s: Summary, chartFile: string): string {
   lines.push('How it is measured (`bench/run.ts`, `bench/e2e/`):');
   lines.push('');
   lines.push(
-    '- **Servers**, each pinned to core 0 (`taskset -c 0`), fresh per repetition: wsflow ' +
+    '- **Servers**, each pinned to core 0 (`taskset -c 0`), one process per implementation and repetition, serving that repetition\'s cells in turn (so later cells run on a server with a history, as in production): wsflow ' +
       (m.wsflowApi === 'event'
         ? "(`ws.on('message', (data, type) => ws.writeMessage(data, type))`, the analog of the ws server's `on('message')` + `send()`; `--wsflow-api await` measures the backpressured `for await` idiom)"
         : m.wsflowApi === 'await'

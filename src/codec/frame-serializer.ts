@@ -59,9 +59,28 @@ export function serializeFrame(firstByte: number, payload: Uint8Array, masked: b
   const length = payload.length;
   const headerLength = frameHeaderLength(length, masked);
   if (!masked) {
+    // The server's common case, kept small enough to inline: the 2- and 4-byte headers written in place.
     const header = Buffer.allocUnsafe(headerLength);
-    writeFrameHeader(header, 0, firstByte, length, false);
-    return length === 0 ? [header] : [header, toBuffer(payload)];
+    header[0] = firstByte;
+    if (length < 126) header[1] = length;
+    else if (length < 0x10000) {
+      header[1] = 126;
+      header[2] = length >>> 8;
+      header[3] = length & 0xff;
+    } else {
+      const high = (length / 0x100000000) >>> 0;
+      header[1] = 127;
+      header[2] = high >>> 24;
+      header[3] = (high >>> 16) & 0xff;
+      header[4] = (high >>> 8) & 0xff;
+      header[5] = high & 0xff;
+      header[6] = length >>> 24;
+      header[7] = (length >>> 16) & 0xff;
+      header[8] = (length >>> 8) & 0xff;
+      header[9] = length & 0xff;
+    }
+    if (length === 0) return [header];
+    return [header, payload instanceof Buffer ? payload : toBuffer(payload)];
   }
   const out = Buffer.allocUnsafe(headerLength + length);
   writeFrameHeader(out, 0, firstByte, length, true);
