@@ -72,6 +72,8 @@ export class WebSocketServer extends EventEmitter {
   private readonly path: string | undefined;
   private readonly upgrader: Upgrader;
   private closing: Promise<void> | null = null;
+  // One listener for every connection's 'close' (emitted once, with the connection as `this`): no closure each.
+  private readonly untrack: (this: WebSocket) => void;
   private readonly onUpgrade = (req: http.IncomingMessage, socket: stream.Duplex, head: Buffer): void =>
     this.handleUpgrade(req, socket, head);
 
@@ -88,6 +90,10 @@ export class WebSocketServer extends EventEmitter {
       throw new TypeError('path must be a string starting with "/"');
     }
     this.path = opts.path;
+    const connections = this.connections;
+    this.untrack = function (this: WebSocket) {
+      connections.delete(this);
+    };
     this.port = opts.port ?? 0;
     this.host = opts.host;
     this.upgrader = opts.upgrader instanceof Upgrader ? opts.upgrader : new Upgrader(opts.upgrader);
@@ -239,7 +245,7 @@ export class WebSocketServer extends EventEmitter {
 
   private adopt(ws: WebSocket, req: http.IncomingMessage): void {
     this.connections.add(ws);
-    ws.once('close', () => this.connections.delete(ws));
+    ws.on('close', this.untrack);
     if (this.closing !== null) {
       // Upgraded while shutting down: close() awaits it through `connections`.
       return;

@@ -169,6 +169,7 @@ export class WebSocket extends EventEmitter {
   private pingHandler: ((payload: Buffer) => void) | null = null;
   private pendingPongs = 0;
   private onPongFlushed: (() => void) | null = null;
+  private drainListening = false;
 
   constructor(socket: Duplex, head: Buffer, options: WebSocketOptions) {
     super();
@@ -208,7 +209,6 @@ export class WebSocket extends EventEmitter {
     socket.on('error', socketOnError);
     socket.on('end', socketOnEnd);
     socket.on('close', socketOnClose);
-    socket.on('drain', socketOnDrain);
     // Bytes that came with the handshake are parsed before anything read later.
     if (head.length > 0) this.handleSocketData(head);
     socket.on('data', socketOnData);
@@ -483,7 +483,9 @@ export class WebSocket extends EventEmitter {
       this.sender.send(Opcode.Pong, payload, true, false, this.onPongFlushed);
     }
     // Automatic pongs respect backpressure: while the socket is full, stop reading more pings.
-    return !this.socket.writableNeedDrain;
+    if (!this.socket.writableNeedDrain) return true;
+    this.listenForDrain();
+    return false;
   }
 
   /** @internal */
@@ -627,7 +629,15 @@ export class WebSocket extends EventEmitter {
       return Promise.reject(this.notOpenError() ?? new CloseError(CloseCode.Abnormal, '', false));
     }
     if (!this.sender.needsDrain) return RESOLVED;
+    this.listenForDrain();
     return new Promise<void>((resolve, reject) => (this.drainWaiters ??= []).push({ resolve, reject }));
+  }
+
+  // 'drain' is listened for from the first time the socket fills up: most connections never need it.
+  private listenForDrain(): void {
+    if (this.drainListening) return;
+    this.drainListening = true;
+    this.socket.on('drain', socketOnDrain);
   }
 
   /** @internal The socket (or the compression queue) can take more. */
