@@ -77,7 +77,7 @@ export class FrameParser {
   private maskKey = 0;
   // Made on first use: most frames lie inside one chunk and never need it.
   private partial: ByteAccumulator | null = null;
-  // The payload of a frame spanning reads, once at least half of it has arrived, and its bytes so far.
+  // The payload of a frame spanning reads, once a quarter of it has arrived, and its bytes so far.
   private assembly: Buffer | null = null;
   private assembled = 0;
 
