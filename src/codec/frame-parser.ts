@@ -251,45 +251,43 @@ export class FrameParser {
 
   private readPayload(): boolean {
     const available = this.chunk.length - this.pos;
-    let data: Buffer;
-    if (this.assembly !== null) {
-      if (available === 0) return false;
-      const n = Math.min(this.payloadLength - this.assembled, available);
-      this.pos += n;
-      if (!this.assemble(this.chunk, this.pos - n, this.pos)) return false;
-      data = this.assembly;
-      this.assembly = null;
-    } else {
+    if (this.assembly === null) {
       const partial = this.partial;
       const collected = partial === null ? 0 : partial.length;
       const wanted = this.payloadLength - collected;
       if (collected === 0 && available >= wanted) {
         // The whole payload is in this chunk: a view of it, unmasked in place.
-        data = this.chunk.subarray(this.pos, this.pos + wanted);
+        const data = this.chunk.subarray(this.pos, this.pos + wanted);
         this.pos += wanted;
         if (this.masked && wanted > 0) unmaskWithKey(data, this.maskKey);
-      } else {
-        if (available === 0) return false;
-        const n = Math.min(wanted, available);
-        if ((collected + n) * ASSEMBLE_AFTER_ONE_IN < this.payloadLength) {
-          // Too little has arrived: keep the pieces, so memory follows the bytes actually received
-          // rather than the length a peer announced.
-          (this.partial ??= new ByteAccumulator()).push(this.chunk.subarray(this.pos, this.pos + n));
-          this.pos += n;
-          return false;
-        }
-        // Enough is here: the payload gets its own buffer, and every later piece is copied
-        // and unmasked into it in one pass, so socket chunks are never held from one read to the next.
-        const target = Buffer.allocUnsafe(this.payloadLength);
-        this.assembly = target;
-        this.assembled = 0;
-        if (partial !== null && collected > 0) for (const piece of partial.drain()) this.assemble(piece, 0, piece.length);
-        this.pos += n;
-        if (!this.assemble(this.chunk, this.pos - n, this.pos)) return false;
-        data = target;
-        this.assembly = null;
+        return this.emitFrame(data);
       }
+      if (available === 0) return false;
+      const n = Math.min(wanted, available);
+      if ((collected + n) * ASSEMBLE_AFTER_ONE_IN < this.payloadLength) {
+        // Too little has arrived: keep the pieces, so memory follows the bytes actually received
+        // rather than the length a peer announced.
+        (this.partial ??= new ByteAccumulator()).push(this.chunk.subarray(this.pos, this.pos + n));
+        this.pos += n;
+        return false;
+      }
+      // Enough is here: the payload gets its own buffer, and every later piece is copied
+      // and unmasked into it in one pass, so socket chunks are never held from one read to the next.
+      this.assembly = Buffer.allocUnsafe(this.payloadLength);
+      this.assembled = 0;
+      if (partial !== null && collected > 0) for (const piece of partial.drain()) this.assemble(piece, 0, piece.length);
+    } else if (available === 0) {
+      return false;
     }
+    const n = Math.min(this.payloadLength - this.assembled, available);
+    this.pos += n;
+    if (!this.assemble(this.chunk, this.pos - n, this.pos)) return false;
+    const data = this.assembly as Buffer;
+    this.assembly = null;
+    return this.emitFrame(data);
+  }
+
+  private emitFrame(data: Buffer): boolean {
     this.state = State.Header;
     const frame: Frame = {
       fin: this.fin,

@@ -67,20 +67,9 @@ export function serializeFrame(firstByte: number, payload: Uint8Array, masked: b
       header[1] = 126;
       header[2] = length >>> 8;
       header[3] = length & 0xff;
-    } else {
-      const high = (length / 0x100000000) >>> 0;
-      header[1] = 127;
-      header[2] = high >>> 24;
-      header[3] = (high >>> 16) & 0xff;
-      header[4] = (high >>> 8) & 0xff;
-      header[5] = high & 0xff;
-      header[6] = length >>> 24;
-      header[7] = (length >>> 16) & 0xff;
-      header[8] = (length >>> 8) & 0xff;
-      header[9] = length & 0xff;
-    }
+    } else writeFrameHeader(header, 0, firstByte, length, false);
     if (length === 0) return [header];
-    return [header, payload instanceof Buffer ? payload : toBuffer(payload)];
+    return [header, toBuffer(payload)];
   }
   const out = Buffer.allocUnsafe(headerLength + length);
   writeFrameHeader(out, 0, firstByte, length, true);

@@ -7,7 +7,8 @@ const LITTLE_ENDIAN = os.endianness() === 'LE';
 // Below this size the word loop's setup costs more than it saves.
 const WORD_LOOP_MIN = 32;
 
-// Up to this size a client's masked copy is one fused byte loop; above it, memcpy then the lane loop.
+// Up to this size a client's masked copy is one fused byte loop; above it, unmaskInto (the addon, or memcpy
+// then the lane loop).
 const FUSED_MAX = 64;
 
 // From these sizes a native addon's loop beats the cost of calling into it (about 50 ns a call here;
@@ -73,7 +74,7 @@ function xorInPlace(data: Uint8Array, start: number, length: number, key32: numb
     const head = (4 - ((data.byteOffset + i) & 3)) & 3;
     for (let j = 0; j < head; j++, i++) data[i] ^= key32 >>> (j << 3);
     // The lanes start `head` bytes into the key: rotate it so lane byte 0 takes key byte `head`.
-    const word = head === 0 ? key32 : (key32 >>> (head << 3)) | (key32 << ((4 - head) << 3));
+    const word = rotateKey(key32, head);
     const lanes = lanesOf(data);
     let lane = (data.byteOffset + i) >>> 2;
     const laneEnd = lane + ((end - i) >>> 2);
@@ -118,36 +119,24 @@ export function applyMask(data: Uint8Array, mask: Uint8Array): void {
  */
 export function maskInto(source: Uint8Array, target: Buffer, offset: number, keyOffset: number): void {
   const length = source.length;
-  if (native !== null && length >= NATIVE_COPY_MIN) {
-    // The addon takes the key as a Buffer: copy it into a shared one rather than allocate a view per
-    // frame (the call is synchronous, so sharing is safe).
-    nativeKey[0] = target[keyOffset];
-    nativeKey[1] = target[keyOffset + 1];
-    nativeKey[2] = target[keyOffset + 2];
-    nativeKey[3] = target[keyOffset + 3];
-    native.mask(asBuffer(source), nativeKey, target, offset, length);
+  if (length >= FUSED_MAX) {
+    unmaskInto(source, target, offset, key32At(target, keyOffset));
     return;
   }
   const k0 = target[keyOffset];
   const k1 = target[keyOffset + 1];
   const k2 = target[keyOffset + 2];
   const k3 = target[keyOffset + 3];
-  if (length < FUSED_MAX) {
-    let i = 0;
-    for (const end = length & ~3; i < end; i += 4) {
-      target[offset + i] = source[i] ^ k0;
-      target[offset + i + 1] = source[i + 1] ^ k1;
-      target[offset + i + 2] = source[i + 2] ^ k2;
-      target[offset + i + 3] = source[i + 3] ^ k3;
-    }
-    if (i < length) target[offset + i] = source[i] ^ k0;
-    if (i + 1 < length) target[offset + i + 1] = source[i + 1] ^ k1;
-    if (i + 2 < length) target[offset + i + 2] = source[i + 2] ^ k2;
-    return;
+  let i = 0;
+  for (const end = length & ~3; i < end; i += 4) {
+    target[offset + i] = source[i] ^ k0;
+    target[offset + i + 1] = source[i + 1] ^ k1;
+    target[offset + i + 2] = source[i + 2] ^ k2;
+    target[offset + i + 3] = source[i + 3] ^ k3;
   }
-  // memcpy runs at memory speed; the lane loop then XORs in place.
-  target.set(source, offset);
-  xorInPlace(target, offset, length, key32At(target, keyOffset));
+  if (i < length) target[offset + i] = source[i] ^ k0;
+  if (i + 1 < length) target[offset + i + 1] = source[i + 1] ^ k1;
+  if (i + 2 < length) target[offset + i + 2] = source[i + 2] ^ k2;
 }
 
 /**
@@ -162,14 +151,17 @@ export function rotateKey(key32: number, position: number): number {
 /**
  * Copies `source` into `target` at `offset`, unmasking it with `key32` (already rotated to the source's
  * position in its payload, see {@link rotateKey}): one pass over the bytes instead of a copy then an XOR.
+ * Masking is the same operation, so {@link maskInto} uses it for all but small frames.
  */
 export function unmaskInto(source: Uint8Array, target: Buffer, offset: number, key32: number): void {
   const length = source.length;
   if (native !== null && length >= NATIVE_COPY_MIN) {
+    // The addon takes the key as a Buffer: a shared one, not a view per frame (the call is synchronous).
     nativeKey.writeInt32LE(key32, 0);
     native.mask(asBuffer(source), nativeKey, target, offset, length);
     return;
   }
+  // memcpy runs at memory speed; the lane loop then XORs in place.
   target.set(source, offset);
   xorInPlace(target, offset, length, key32);
 }

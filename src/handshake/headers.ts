@@ -132,6 +132,24 @@ function trimOws(s: string, start: number, end: number): string {
   return s.slice(start, end);
 }
 
+// Where the list element starting at `start` ends: its comma, or the end of `value`. A comma inside a
+// quoted-string (with its backslash escapes) does not end it; an unterminated quote runs to the end.
+function elementEnd(value: string, start: number): number {
+  let inQuotes = false;
+  for (let i = start; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (inQuotes) {
+      if (c === 0x5c /* \ */) i++;
+      else if (c === 0x22 /* " */) inQuotes = false;
+    } else if (c === 0x22) {
+      inQuotes = true;
+    } else if (c === 0x2c /* , */) {
+      return i;
+    }
+  }
+  return value.length;
+}
+
 /**
  * Splits an RFC 7230 §7 comma-separated list into its elements, trimmed of optional whitespace, with
  * empty elements dropped (`a,,b` and `, a` are legal). Commas inside a quoted-string (with its
@@ -147,23 +165,12 @@ export function parseList(value: string | readonly string[] | undefined): string
     return all;
   }
   const out: string[] = [];
-  let start = 0;
-  let inQuotes = false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (inQuotes) {
-      if (c === 0x5c /* \ */) i++;
-      else if (c === 0x22 /* " */) inQuotes = false;
-    } else if (c === 0x22) {
-      inQuotes = true;
-    } else if (c === 0x2c /* , */) {
-      const element = trimOws(value, start, i);
-      if (element !== '') out.push(element);
-      start = i + 1;
-    }
+  for (let start = 0; start <= value.length; ) {
+    const end = elementEnd(value, start);
+    const element = trimOws(value, start, end);
+    if (element !== '') out.push(element);
+    start = end + 1;
   }
-  const last = trimOws(value, start, value.length);
-  if (last !== '') out.push(last);
   return out;
 }
 
@@ -177,24 +184,15 @@ export function listContainsToken(value: string | readonly string[] | undefined,
     for (const v of value) if (typeof v === 'string' && listContainsToken(v, token)) return true;
     return false;
   }
-  // parseList's splitting (quoted commas do not split), comparing each element in place.
-  let start = 0;
-  let inQuotes = false;
-  for (let i = 0; i <= value.length; i++) {
-    const c = i < value.length ? value.charCodeAt(i) : 0x2c;
-    if (inQuotes) {
-      if (c === 0x5c /* \ */) i++;
-      else if (c === 0x22 /* " */) inQuotes = false;
-    } else if (c === 0x22) {
-      inQuotes = true;
-    } else if (c === 0x2c /* , */) {
-      let from = start;
-      let to = i;
-      while (from < to && isOws(value.charCodeAt(from))) from++;
-      while (to > from && isOws(value.charCodeAt(to - 1))) to--;
-      if (to > from && regionEqualsIgnoreAsciiCase(value, from, to, token)) return true;
-      start = i + 1;
-    }
+  // parseList's elements, compared in place.
+  for (let start = 0; start <= value.length; ) {
+    const end = elementEnd(value, start);
+    let from = start;
+    let to = end;
+    while (from < to && isOws(value.charCodeAt(from))) from++;
+    while (to > from && isOws(value.charCodeAt(to - 1))) to--;
+    if (to > from && regionEqualsIgnoreAsciiCase(value, from, to, token)) return true;
+    start = end + 1;
   }
   return false;
 }
@@ -206,12 +204,20 @@ export function listContainsToken(value: string | readonly string[] | undefined,
 export function headerHasToken(msg: HeaderSource, name: string, token: string): boolean {
   const raw = msg.rawHeaders;
   if (!Array.isArray(raw)) return listContainsToken(headerValue(msg.headers, name), token);
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const k = raw[i];
-    const v = raw[i + 1];
-    if (typeof k === 'string' && typeof v === 'string' && equalsIgnoreAsciiCase(k, name) && listContainsToken(v, token)) return true;
+  for (let i = nextRawValue(raw, name, 0); i !== -1; i = nextRawValue(raw, name, i + 1)) {
+    if (listContainsToken(raw[i], token)) return true;
   }
   return false;
+}
+
+// The index in `rawHeaders` of the next value of header `name` at or after `from` (a name's index + 1), or -1.
+// Scanning in place keeps the handshake's header reads free of arrays and lower-cased copies.
+function nextRawValue(raw: readonly unknown[], name: string, from: number): number {
+  for (let i = from + ((from & 1) ^ 1); i < raw.length; i += 2) {
+    const k = raw[i - 1];
+    if (typeof k === 'string' && typeof raw[i] === 'string' && equalsIgnoreAsciiCase(k, name)) return i;
+  }
+  return -1;
 }
 
 /**
@@ -238,11 +244,7 @@ export function headerOccurrences(msg: HeaderSource, name: string): string[] {
   const raw = msg.rawHeaders;
   if (Array.isArray(raw)) {
     const out: string[] = [];
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const k = raw[i];
-      const v = raw[i + 1];
-      if (typeof k === 'string' && typeof v === 'string' && equalsIgnoreAsciiCase(k, name)) out.push(v);
-    }
+    for (let i = nextRawValue(raw, name, 0); i !== -1; i = nextRawValue(raw, name, i + 1)) out.push(raw[i] as string);
     return out;
   }
   const v: unknown = msg.headers[asciiLower(name)];
@@ -266,24 +268,22 @@ const ABSENT: SingleHeader = Object.freeze({ kind: 'absent' });
  */
 export function readSingleHeader(msg: HeaderSource, name: string): SingleHeader {
   const raw = msg.rawHeaders;
+  let first: string;
+  let count = 0;
   if (Array.isArray(raw)) {
     // headerOccurrences without its array: this runs several times per handshake.
-    let first = '';
-    let count = 0;
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const k = raw[i];
-      const v = raw[i + 1];
-      if (typeof k === 'string' && typeof v === 'string' && equalsIgnoreAsciiCase(k, name) && count++ === 0) first = v;
-    }
-    if (count === 0) return ABSENT;
-    if (count > 1) return { kind: 'duplicated', count };
-    return { kind: 'present', value: trimOws(first, 0, first.length) };
+    const at = nextRawValue(raw, name, 0);
+    if (at === -1) return ABSENT;
+    first = raw[at] as string;
+    for (let i = at; i !== -1; i = nextRawValue(raw, name, i + 1)) count++;
+  } else {
+    const all = headerOccurrences(msg, name);
+    if (all.length === 0) return ABSENT;
+    first = all[0] as string;
+    count = all.length;
   }
-  const all = headerOccurrences(msg, name);
-  if (all.length === 0) return ABSENT;
-  if (all.length > 1) return { kind: 'duplicated', count: all.length };
-  const only = all[0] as string;
-  return { kind: 'present', value: trimOws(only, 0, only.length) };
+  if (count > 1) return { kind: 'duplicated', count };
+  return { kind: 'present', value: trimOws(first, 0, first.length) };
 }
 
 /**

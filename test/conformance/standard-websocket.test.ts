@@ -1,33 +1,18 @@
 // The browser-API facade (`wsflow/standard`): browser-style code against a wsflow server, and the server side.
 import { WebSocket as WsflowWebSocket, WebSocketServer, connect } from '../../src';
 import { CloseEvent, WebSocket } from '../../src/standard';
+import { echoMessages, serveOnLoopback } from '../helpers/servers';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function serve(handler: (ws: WsflowWebSocket) => void, opts: ConstructorParameters<typeof WebSocketServer>[0] = {}): Promise<string> {
-  const open: WsflowWebSocket[] = [];
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', ...opts }, (ws) => {
-    open.push(ws);
-    handler(ws);
-  });
-  cleanups.push(async () => {
-    for (const ws of open) ws.terminate();
-    await wss.close();
-  });
-  const { port } = await wss.listen();
-  return `ws://127.0.0.1:${port}/`;
+function serve(handler: (ws: WsflowWebSocket) => void, opts: ConstructorParameters<typeof WebSocketServer>[0] = {}): Promise<string> {
+  return serveOnLoopback(handler, cleanups, opts);
 }
 
-async function echo(ws: WsflowWebSocket): Promise<void> {
-  try {
-    for await (const m of ws) await ws.writeMessage(m.data, m.type);
-  } catch {
-    /* closed */
-  }
-}
+const echo = echoMessages;
 
 function track(ws: WebSocket): WebSocket {
   cleanups.push(() => {

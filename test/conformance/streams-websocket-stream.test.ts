@@ -7,33 +7,18 @@ import {
   WebSocketStream,
   WebSocketStreamError,
 } from '../../src/streams/websocket-stream';
+import { echoMessages, serveOnLoopback } from '../helpers/servers';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function serve(handler: (ws: WebSocket) => void): Promise<string> {
-  const open: WebSocket[] = [];
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' }, (ws) => {
-    open.push(ws);
-    handler(ws);
-  });
-  cleanups.push(async () => {
-    for (const ws of open) ws.terminate();
-    await wss.close();
-  });
-  const { port } = await wss.listen();
-  return `ws://127.0.0.1:${port}/`;
+function serve(handler: (ws: WebSocket) => void): Promise<string> {
+  return serveOnLoopback(handler, cleanups);
 }
 
-async function echo(ws: WebSocket): Promise<void> {
-  try {
-    for await (const m of ws) await ws.writeMessage(m.data, m.type);
-  } catch {
-    /* closed */
-  }
-}
+const echo = echoMessages;
 
 function track(wss: WebSocketStream): WebSocketStream {
   cleanups.push(() => {

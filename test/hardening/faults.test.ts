@@ -5,6 +5,7 @@ import * as net from 'net';
 import { WebSocketServer, connect, WebSocket, type UpgraderOptions } from '../../src';
 import { closed } from '../helpers/pair';
 import { FrameSink, activeResources, clientFrame, expectNoLeakedResources, rawClientPair, sleep, until, within } from '../fuzz/harness';
+import { echoMessages } from '../helpers/servers';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 let cleanups: Array<() => Promise<void> | void> = [];
@@ -31,13 +32,7 @@ async function echoServer(upgrader: UpgraderOptions = {}) {
   const serverSide: WebSocket[] = [];
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', upgrader }, (ws) => {
     serverSide.push(ws);
-    void (async () => {
-      try {
-        for await (const m of ws) await ws.writeMessage(m.data, m.type);
-      } catch {
-        /* closed or failed */
-      }
-    })();
+    void echoMessages(ws);
   });
   wss.on('handshakeError', () => undefined);
   const { port } = await wss.listen();

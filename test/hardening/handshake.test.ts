@@ -8,6 +8,7 @@ import { negotiateServer } from '../../src/extensions/permessage-deflate';
 import { parseExtensionHeader } from '../../src/extensions/extension-header';
 import { listContainsToken, parseList } from '../../src/handshake/headers';
 import { activeResources, expectNoLeakedResources, within } from '../fuzz/harness';
+import { echoMessages } from '../helpers/servers';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 let cleanups: Array<() => Promise<void> | void> = [];
@@ -25,13 +26,7 @@ afterAll(async () => {
 
 async function server(opts: ConstructorParameters<typeof WebSocketServer>[0] = {}): Promise<{ wss: WebSocketServer; port: number }> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', ...opts }, (ws) => {
-    void (async () => {
-      try {
-        for await (const m of ws) await ws.writeMessage(m.data, m.type);
-      } catch {
-        /* closed */
-      }
-    })();
+    void echoMessages(ws);
   });
   wss.on('handshakeError', () => undefined);
   const { port } = await wss.listen();
