@@ -43,6 +43,15 @@ function loadNativeMasker(): NativeMasker | null {
 const native = loadNativeMasker();
 const nativeKey = Buffer.alloc(4);
 
+// The addon takes the key as a Buffer: a shared one, filled per call (calls are synchronous), with plain
+// stores rather than writeInt32LE's range checks.
+function setNativeKey(key32: number): void {
+  nativeKey[0] = key32;
+  nativeKey[1] = key32 >>> 8;
+  nativeKey[2] = key32 >>> 16;
+  nativeKey[3] = key32 >>> 24;
+}
+
 /** Which masking implementation is in use: 'bufferutil' (native, when installed) or 'js'. */
 export const maskImplementation: 'bufferutil' | 'js' = native === null ? 'js' : 'bufferutil';
 
@@ -156,8 +165,7 @@ export function rotateKey(key32: number, position: number): number {
 export function unmaskInto(source: Uint8Array, target: Buffer, offset: number, key32: number): void {
   const length = source.length;
   if (native !== null && length >= NATIVE_COPY_MIN) {
-    // The addon takes the key as a Buffer: a shared one, not a view per frame (the call is synchronous).
-    nativeKey.writeInt32LE(key32, 0);
+    setNativeKey(key32);
     native.mask(asBuffer(source), nativeKey, target, offset, length);
     return;
   }
@@ -172,7 +180,7 @@ export function unmaskInto(source: Uint8Array, target: Buffer, offset: number, k
  */
 export function unmaskWithKey(data: Uint8Array, key32: number): void {
   if (native !== null && data.length >= NATIVE_MIN) {
-    nativeKey.writeInt32LE(key32, 0);
+    setNativeKey(key32);
     native.unmask(asBuffer(data), nativeKey);
     return;
   }
