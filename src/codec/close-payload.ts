@@ -29,6 +29,8 @@ export function parseClosePayload(payload: Uint8Array): { code: number; reason: 
   if (!isValidCloseCode(code)) {
     throw new WebSocketError(CloseCode.ProtocolError, `Invalid close code ${code}`);
   }
+  // The common Close carries a code alone: no reason to validate or decode.
+  if (payload.length === 2) return { code, reason: '' };
   const reasonBytes = payload.subarray(2);
   if (!isValidUtf8(reasonBytes)) {
     throw new WebSocketError(CloseCode.InvalidPayload, 'Close reason is not valid UTF-8');
@@ -48,6 +50,12 @@ export function buildClosePayload(code?: number, reason = ''): Buffer {
   }
   if (!Number.isInteger(code) || !isValidCloseCode(code)) {
     throw new RangeError(`Close code ${code} may not be sent (use 1000–1003, 1007–1014 or 3000–4999)`);
+  }
+  if (reason === '') {
+    const payload = Buffer.allocUnsafe(2);
+    payload[0] = code >>> 8;
+    payload[1] = code & 0xff;
+    return payload;
   }
   const reasonBytes = Buffer.from(reason, 'utf8');
   const reasonLength = utf8PrefixLength(reasonBytes, MAX_CLOSE_REASON_BYTES);

@@ -94,6 +94,9 @@ function socketOnClose(this: OwnedSocket): void {
 function socketOnError(this: OwnedSocket, err: Error): void {
   this[kWebSocket]?.handleSocketError(err);
 }
+function destroySocket(socket: Duplex): void {
+  socket.destroy();
+}
 function socketOnDrain(this: OwnedSocket): void {
   this[kWebSocket]?.handleDrain();
 }
@@ -698,7 +701,8 @@ export class WebSocket extends EventEmitter {
 
   private armCloseTimer(): void {
     if (this.closeTimer !== null || this.state === State.Closed) return;
-    this.closeTimer = setTimeout(() => this.socket.destroy(), this.closeTimeout);
+    // A shared function, not a closure: one is armed for every connection that closes.
+    this.closeTimer = setTimeout(destroySocket, this.closeTimeout, this.socket);
     this.closeTimer.unref();
   }
 

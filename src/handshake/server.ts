@@ -7,7 +7,6 @@
 // `upgrade()` is called and covers what follows: a slow (async) `checkOrigin` and a peer that does not
 // read the 101 answer.
 import * as http from 'http';
-import * as net from 'net';
 import type * as stream from 'stream';
 import { DEFAULT_MAX_PAYLOAD } from '../codec/frame-parser';
 import { HandshakeError } from '../errors';
@@ -295,7 +294,6 @@ export class Upgrader {
     if (extensions !== '') response += `Sec-WebSocket-Extensions: ${extensions}\r\n`;
     response += prepared.lines + '\r\n';
 
-    if (socket instanceof net.Socket) socket.setTimeout(0);
     // One write: the answer is one segment, and nothing can interleave with it. The connection
     // starts at once (frames it sends queue behind the 101); a write error reaches it as a socket error.
     socket.write(response, 'latin1');
