@@ -1,8 +1,7 @@
 import { FrameInput, MAX_CONTROL_PAYLOAD, isControlOpcode, isKnownOpcode } from './frame';
+import { toBuffer } from './buffers';
 import { maskInto } from './mask';
 import { writeMaskKey } from './mask-key';
-
-const EMPTY = Buffer.alloc(0);
 
 /** The first header byte: FIN, RSV1–3 and the opcode. */
 export function firstHeaderByte(fin: boolean, rsv1: boolean, opcode: number, rsv2 = false, rsv3 = false): number {
@@ -89,10 +88,4 @@ export function checkFrameInput(frame: FrameInput): string | null {
     if (payload !== undefined && payload.length > MAX_CONTROL_PAYLOAD) return 'control frame payload over 125 bytes';
   }
   return null;
-}
-
-/** A view of `data` as a Buffer, without copying. */
-export function toBuffer(data: Uint8Array): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  return data.length === 0 ? EMPTY : Buffer.from(data.buffer, data.byteOffset, data.length);
 }

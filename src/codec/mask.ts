@@ -1,4 +1,5 @@
 import * as os from 'os';
+import { toBuffer } from './buffers';
 
 // The word loop XORs 32-bit lanes in the platform's byte order; the rotated key is built to match
 // a little-endian layout, so big-endian hosts take the byte loop.
@@ -116,7 +117,7 @@ function key32At(bytes: Uint8Array, offset: number): number {
 export function applyMask(data: Uint8Array, mask: Uint8Array): void {
   const length = data.length;
   if (native !== null && length >= NATIVE_MIN) {
-    native.unmask(asBuffer(data), asBuffer(mask));
+    native.unmask(toBuffer(data), toBuffer(mask));
     return;
   }
   xorInPlace(data, 0, length, key32At(mask, 0));
@@ -166,7 +167,7 @@ export function unmaskInto(source: Uint8Array, target: Buffer, offset: number, k
   const length = source.length;
   if (native !== null && length >= NATIVE_COPY_MIN) {
     setNativeKey(key32);
-    native.mask(asBuffer(source), nativeKey, target, offset, length);
+    native.mask(toBuffer(source), nativeKey, target, offset, length);
     return;
   }
   // memcpy runs at memory speed; the lane loop then XORs in place.
@@ -181,12 +182,8 @@ export function unmaskInto(source: Uint8Array, target: Buffer, offset: number, k
 export function unmaskWithKey(data: Uint8Array, key32: number): void {
   if (native !== null && data.length >= NATIVE_MIN) {
     setNativeKey(key32);
-    native.unmask(asBuffer(data), nativeKey);
+    native.unmask(toBuffer(data), nativeKey);
     return;
   }
   xorInPlace(data, 0, data.length, key32);
-}
-
-function asBuffer(data: Uint8Array): Buffer {
-  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
 }

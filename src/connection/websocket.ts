@@ -4,7 +4,7 @@ import type { Duplex } from 'stream';
 import { buildClosePayload, closeCodeFor, isValidCloseCode } from '../codec/close-payload';
 import { MAX_CONTROL_PAYLOAD, Opcode } from '../codec/frame';
 import { DEFAULT_MAX_PAYLOAD, FrameParser } from '../codec/frame-parser';
-import { toBuffer } from '../codec/frame-serializer';
+import { toBuffer } from '../codec/buffers';
 import { CloseCode, CloseError, WebSocketError } from '../errors';
 import type { PerMessageDeflate } from '../extensions/permessage-deflate';
 import { Heartbeat, KeepAliveOptions } from './keepalive';

@@ -2,6 +2,7 @@
 // `writable` carry whole messages, but a relay, a file transfer or a transform chain wants one Duplex whose
 // lifetime is tied to the connection's — errors on either side close the connection, a Close ends the stream.
 import { Duplex } from 'stream';
+import { toBuffer } from '../codec/buffers';
 import { closeCodeFor } from '../codec/close-payload';
 import { isValidUtf8 } from '../codec/utf8';
 import type { Message, MessageType, WebSocket } from '../connection/websocket';
@@ -205,7 +206,7 @@ export function createByteDuplex(ws: WebSocket, options: ByteDuplexOptions = {})
   if (type !== 'text' && type !== 'binary') throw new TypeError(`Unknown message type ${String(type)}`);
   const encode: Encode = (chunk) => {
     if (!(chunk instanceof Uint8Array)) throw new TypeError('A byte Duplex takes bytes (Buffer or Uint8Array) or strings');
-    return { data: Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength), type };
+    return { data: toBuffer(chunk), type };
   };
   return new WebSocketDuplex(ws, false, (message) => message.data, encode, options, type === 'text');
 }
