@@ -8,6 +8,7 @@ import type * as net from 'net';
 import type * as stream from 'stream';
 import type { WebSocket } from './connection/websocket';
 import { Upgrader, writeHandshakeError, type UpgradeCallback, type UpgraderOptions } from './handshake/server';
+import { OpenConnections } from './open-connections';
 
 /** Options of a {@link WebSocketServer}. */
 export interface WebSocketServerOptions {
@@ -63,7 +64,7 @@ function pathOf(url: string | undefined): string {
  * ```
  */
 export class WebSocketServer extends EventEmitter {
-  private readonly connections = new Set<WebSocket>();
+  private readonly connections = new OpenConnections();
   private readonly pending = new Set<Promise<void>>();
   private readonly httpServer: http.Server | https.Server;
   private readonly ownsServer: boolean;
@@ -108,9 +109,9 @@ export class WebSocketServer extends EventEmitter {
     if (onConnection !== undefined) this.on('connection', onConnection);
   }
 
-  /** The open connections; each is removed when it emits 'close'. */
+  /** The open connections, a live Set; each is removed when it emits 'close'. */
   get clients(): ReadonlySet<WebSocket> {
-    return this.connections;
+    return this.connections.asSet();
   }
 
   /**
@@ -167,7 +168,7 @@ export class WebSocketServer extends EventEmitter {
         server.closeIdleConnections();
       }
       await Promise.allSettled([...this.pending]);
-      await Promise.all([...this.connections].map((ws) => closeConnection(ws)));
+      await Promise.all(this.connections.toArray().map((ws) => closeConnection(ws)));
       await serverClosed;
       // Detached only now, so that upgrades arriving meanwhile are answered 503 rather than as plain HTTP.
       this.httpServer.removeListener('upgrade', this.onUpgrade);

@@ -173,6 +173,10 @@ export class WebSocket extends EventEmitter {
   private pendingPongs = 0;
   private onPongFlushed: (() => void) | null = null;
   private drainListening = false;
+  /** @internal Links of the server's list of open connections (see open-connections.ts for why not a Set). */
+  listPrev: WebSocket | null = null;
+  /** @internal */
+  listNext: WebSocket | null = null;
 
   constructor(socket: Duplex, head: Buffer, options: WebSocketOptions) {
     super();
