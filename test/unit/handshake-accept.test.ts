@@ -1,4 +1,11 @@
+import { createHash } from 'crypto';
+import fc from 'fast-check';
 import { computeAcceptKey, generateKey, isValidKey, WEBSOCKET_GUID } from '../../src/handshake/accept';
+import { acceptKeyOfValidKey } from '../../src/handshake/accept-sha1';
+
+function referenceAccept(key: string): string {
+  return createHash('sha1').update(key + WEBSOCKET_GUID, 'latin1').digest('base64');
+}
 
 describe('computeAcceptKey', () => {
   it('matches the example of RFC 6455 §1.3', () => {
@@ -8,6 +15,28 @@ describe('computeAcceptKey', () => {
 
   it('uses the RFC GUID', () => {
     expect(WEBSOCKET_GUID).toBe('258EAFA5-E914-47DA-95CA-C5AB0DC85B11');
+  });
+
+  it('agrees with node:crypto on any valid key (the specialised SHA-1)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (bytes) => {
+        const key = Buffer.from(bytes).toString('base64');
+        expect(isValidKey(key)).toBe(true);
+        expect(acceptKeyOfValidKey(key)).toBe(referenceAccept(key));
+        expect(computeAcceptKey(key)).toBe(referenceAccept(key));
+      }),
+      { numRuns: 2000 },
+    );
+    // The extremes of the alphabet, and keys whose unused low bits are set (accepted, as by ws and gorilla).
+    for (const key of ['AAAAAAAAAAAAAAAAAAAAAA==', '//////////////////////==', '++++++++++++++++++++++==', 'zzzzzzzzzzzzzzzzzzzzzz==']) {
+      expect(acceptKeyOfValidKey(key)).toBe(referenceAccept(key));
+    }
+  });
+
+  it('answers keys it would not accept through node:crypto, unchanged', () => {
+    for (const key of ['', 'short', ' dGhlIHNhbXBsZSBub25jZQ==', 'dGhlIHNhbXBsZSBub25jZQ', 'd\u00e9hlIHNhbXBsZSBub25jZQ==']) {
+      expect(computeAcceptKey(key)).toBe(referenceAccept(key));
+    }
   });
 
   it('is 28 base64 characters (a SHA-1 digest)', () => {
