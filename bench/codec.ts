@@ -661,15 +661,15 @@ async function coordinate(options: Options): Promise<void> {
   const started = Date.now();
   const execArgv = ['--expose-gc'];
   if (options.profile) execArgv.push('--cpu-prof', `--cpu-prof-dir=${options.profile}`);
-  const workers = new Map<WorkerKind, Worker>();
   const env: Record<WorkerKind, Record<string, string | undefined>> = {
     wsflow: {},
     ws: { WS_NO_BUFFER_UTIL: '1' },
     'ws-bufferutil': { WS_NO_BUFFER_UTIL: undefined },
   };
-  for (const kind of WORKER_KINDS) {
-    workers.set(kind, new Worker(kind, __filename, [`--worker=${kind}`], { env: env[kind], execArgv }));
-  }
+  // Fresh workers for every repetition: how V8 compiles the same code differs from one process to the
+  // next (inlining, tier-up timing), by up to ±20% in these loops. One process per kind for the whole run
+  // made that a fixed bias per kind that repetitions could not average out.
+  let workers = new Map<WorkerKind, Worker>();
   const worker = (kind: WorkerKind): Worker => workers.get(kind) as Worker;
   const stop = (): void => {
     for (const w of workers.values()) w.kill();
@@ -679,36 +679,45 @@ async function coordinate(options: Options): Promise<void> {
     process.exit(130);
   });
 
-  try {
+  const rows = ROWS.filter((r) => options.directions.includes(r.direction));
+  const cells: { direction: Direction; size: number; rows: Row[] }[] = [];
+  for (const direction of options.directions) {
+    for (const size of options.sizes) cells.push({ direction, size, rows: rows.filter((r) => r.direction === direction) });
+  }
+
+  const startWorkers = async (): Promise<void> => {
+    workers = new Map();
+    for (const kind of WORKER_KINDS) {
+      workers.set(kind, new Worker(kind, __filename, [`--worker=${kind}`], { env: env[kind], execArgv }));
+    }
     const hellos = await Promise.all(WORKER_KINDS.map((k) => worker(k).request<HelloReply>({ op: 'hello' })));
     const reference = JSON.stringify(hellos[0].streamHashes);
     for (const hello of hellos) {
       if (JSON.stringify(hello.streamHashes) !== reference) throw new Error(`worker ${hello.kind} built different input bytes`);
     }
-
-    const rows = ROWS.filter((r) => options.directions.includes(r.direction));
-    const cells: { direction: Direction; size: number; rows: Row[] }[] = [];
-    for (const direction of options.directions) {
-      for (const size of options.sizes) cells.push({ direction, size, rows: rows.filter((r) => r.direction === direction) });
-    }
-
-    const info = machineInfo();
-    console.log(`wsflow codec benchmark — ${info.cpu} (${info.cores} cores), Node ${info.node}`);
-    console.log(
-      `ws ${packageVersion('ws')}, bufferutil ${packageVersion('bufferutil')}; ` +
-        `${options.reps} repetitions × ${options.ms} ms per measurement, warm-up ${options.warmupMs} ms`,
-    );
-
     // Warm-up: every function on every size, before any timing (so all code paths have been seen).
     for (const cell of cells) {
       for (const row of cell.rows) {
         await worker(row.worker).request({ op: 'warmup', direction: row.direction, impl: row.impl, size: cell.size, ms: options.warmupMs });
       }
     }
+  };
+  const stopWorkers = async (): Promise<void> => {
+    await Promise.all([...workers.values()].map((w) => w.close()));
+  };
+
+  try {
+    const info = machineInfo();
+    console.log(`wsflow codec benchmark — ${info.cpu} (${info.cores} cores), Node ${info.node}`);
+    console.log(
+      `ws ${packageVersion('ws')}, bufferutil ${packageVersion('bufferutil')}; ` +
+        `${options.reps} repetitions × ${options.ms} ms per measurement, warm-up ${options.warmupMs} ms, fresh workers each repetition`,
+    );
 
     const samples = new Map<string, Sample[]>(); // `${rowKey}/${size}` → one sample per repetition
     for (let rep = 0; rep < options.reps; rep++) {
       process.stdout.write(`repetition ${rep + 1}/${options.reps}…`);
+      await startWorkers();
       for (const cell of cells) {
         const n = cell.rows.length;
         for (let i = 0; i < n; i++) {
@@ -726,6 +735,7 @@ async function coordinate(options: Options): Promise<void> {
           samples.set(key, list);
         }
       }
+      await stopWorkers();
       process.stdout.write(` ${Math.round((Date.now() - started) / 1000)} s\n`);
     }
 
@@ -753,7 +763,7 @@ async function coordinate(options: Options): Promise<void> {
       console.log(`wrote ${path.relative(process.cwd(), file)} (section "codec")`);
     }
   } finally {
-    await Promise.all([...workers.values()].map((w) => w.close()));
+    await stopWorkers();
   }
 }
 
@@ -782,9 +792,10 @@ const METHOD_NOTES = `How it is measured (\`bench/codec.ts\`):
 - **Buffer.copy**: the same bytes copied into a preallocated buffer: the whole stream in 64 KiB chunks
   (decode), one frame's bytes per frame (encode). A memory-bandwidth reference, not a competitor.
 - Three worker processes, one request at a time: wsflow (and Buffer.copy), ws with \`WS_NO_BUFFER_UTIL=1\`,
-  and ws with bufferutil (checked to be the native addon). Each worker builds the same inputs from a
-  seeded PRNG (checked by hash), verifies every implementation's output once, warms every function up,
-  and runs a full GC before each measurement.
+  and ws with bufferutil (checked to be the native addon), started afresh for every repetition: how V8
+  compiles the same loop varies from process to process (±20% here), so one process per kind for a whole
+  run was a fixed bias. Each worker builds the same inputs from a seeded PRNG (checked by hash), verifies
+  every implementation's output once, warms every function up, and runs a full GC before each measurement.
 - Each repetition measures every cell's implementations back to back in a rotated order. Rates are
   medians over repetitions; MB/s counts wire bytes (header + payload, 10^6 bytes); ± is half the
   min–max range. **×ws** is wsflow's throughput divided by the ws variant's, per repetition, then the
