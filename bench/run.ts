@@ -19,7 +19,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { machineInfo, packageVersion, repoRoot } from './lib/machine';
 import { writeMarkdownSection } from './lib/markdown';
-import { allCells, cellLabel, IMPLS, MAX_INFLIGHT_BYTES, serverSpec, type Cell, type EchoCell, type ImplId } from './e2e/cells';
+import { allCells, cellLabel, IMPLS, MAX_INFLIGHT_BYTES, serverSpec, WRITE_BATCH_MAX, type Cell, type EchoCell, type ImplId } from './e2e/cells';
 import { renderChart } from './e2e/chart';
 import { openIdle, runLoadgen, ServerProcess, type LoadgenResult } from './e2e/processes';
 import { analyzeProfile } from './e2e/profile';
@@ -148,6 +148,7 @@ function echoArgs(cell: EchoCell, server: ServerProcess, o: Options): string[] {
     '-kind', cell.payload,
     `-compress=${cell.compress}`,
     '-max-inflight-bytes', String(MAX_INFLIGHT_BYTES),
+    '-batch-max', String(cell.writeBatching ? WRITE_BATCH_MAX : 0),
     '-srcs', '4',
     '-warmup', `${o.warmupMs}ms`,
     '-duration', `${o.durationMs}ms`,

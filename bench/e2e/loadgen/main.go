@@ -1,19 +1,21 @@
 // Load generator for the end-to-end benchmark (bench/run.ts), on gorilla/websocket's client.
 //
 // Modes:
-//   echo       opens -conns connections, keeps -inflight messages in flight on each (capped in total by
-//              -max-inflight-bytes), checks every echo byte for byte (each message carries its sequence
-//              number, so a lost, duplicated or reordered echo is caught too), and after -warmup measures
-//              for -duration: messages/s, payload bytes/s, p50/p99 round trip, and the server's CPU use
-//              (utime+stime of /proc/<pid>/stat before/after the window, as CPU seconds per second).
-//   handshake  -concurrency workers each loop: connect, upgrade, send Close 1000, read the peer's Close,
-//              close TCP; counts completed loops per second in the window. -handshake-client raw (the
-//              default) does this on a bare TCP connection with a fixed request, checking the 101 status,
-//              Sec-WebSocket-Accept and the Close echo by hand: gorilla's Dialer costs the load generator
-//              about as much CPU per handshake as a Node server spends, so it capped the fastest servers.
-//              -handshake-client gorilla uses gorilla's Dialer.
-//   idle       opens -conns connections, echoes one 64-byte message on each (checked), prints "OPEN <n>",
-//              then waits for a line (or EOF) on stdin and closes them all.
+//
+//	echo       opens -conns connections, keeps -inflight messages in flight on each (capped in total by
+//	           -max-inflight-bytes), checks every echo byte for byte (each message carries its sequence
+//	           number, so a lost, duplicated or reordered echo is caught too), and after -warmup measures
+//	           for -duration: messages/s, payload bytes/s, p50/p99 round trip, and the server's CPU use
+//	           (utime+stime of /proc/<pid>/stat before/after the window, as CPU seconds per second).
+//	handshake  -concurrency workers each loop: connect, upgrade, send Close 1000, read the peer's Close,
+//	           close TCP; counts completed loops per second in the window. -handshake-client raw (the
+//	           default) does this on a bare TCP connection with a fixed request, checking the 101 status,
+//	           Sec-WebSocket-Accept and the Close echo by hand: gorilla's Dialer costs the load generator
+//	           about as much CPU per handshake as a Node server spends, so it capped the fastest servers.
+//	           -handshake-client gorilla uses gorilla's Dialer.
+//	idle       opens -conns connections, echoes one 64-byte message on each (checked), prints "OPEN <n>",
+//	           then waits for a line (or EOF) on stdin and closes them all.
+//
 // The result is one line on stdout: "RESULT {json}". Diagnostics go to stderr.
 package main
 
@@ -31,6 +33,7 @@ import (
 	"math/rand"
 	"net"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,6 +61,8 @@ var (
 	concurrency      = flag.Int("concurrency", 16, "handshake workers (handshake)")
 	handshakeClient  = flag.String("handshake-client", "raw", "raw | gorilla (handshake)")
 	clkTck           = flag.Float64("clk-tck", 100, "clock ticks per second of /proc/<pid>/stat")
+	batchMax         = flag.Int("batch-max", 4096, "messages up to this size that are ready together are sent with one write(2) (echo; 0: one write per message, as gorilla does)")
+	cpuProfile       = flag.String("cpuprofile", "", "write the load generator's own CPU profile here (go tool pprof): is it the bottleneck?")
 )
 
 // ---- errors ------------------------------------------------------------------------------------
@@ -123,7 +128,7 @@ func cpuTicks(p int) float64 {
 
 var srcCounter uint64
 
-func newDialer(readBuf, writeBuf int, pool websocket.BufferPool) *websocket.Dialer {
+func newDialer(readBuf, writeBuf int, pool websocket.BufferPool, batching bool) *websocket.Dialer {
 	return &websocket.Dialer{
 		HandshakeTimeout:  10 * time.Second,
 		ReadBufferSize:    readBuf,
@@ -134,9 +139,52 @@ func newDialer(readBuf, writeBuf int, pool websocket.BufferPool) *websocket.Dial
 			n := atomic.AddUint64(&srcCounter, 1)
 			src := net.IPv4(127, 0, 0, byte(1+int(n%uint64(*srcs))))
 			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: 10 * time.Second}
-			return d.Dial(network, addr)
+			c, err := d.Dial(network, addr)
+			if err != nil || !batching {
+				return c, err
+			}
+			return &batchConn{Conn: c}, nil
 		},
 	}
+}
+
+// batchConn lets the echo writer hand gorilla several messages and send them with one write(2).
+// gorilla writes every message with its own write(2); for small messages those syscalls were 70% of
+// the load generator's CPU (-cpuprofile), so it, not the server under test, set the pace. gorilla
+// hands each frame to Write whole, so anything appended here (a pong, say) stays frame-aligned.
+type batchConn struct {
+	net.Conn
+	mu       sync.Mutex
+	batching bool
+	buf      []byte
+}
+
+func (b *batchConn) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.batching {
+		b.buf = append(b.buf, p...)
+		return len(p), nil
+	}
+	return b.Conn.Write(p)
+}
+
+func (b *batchConn) begin() {
+	b.mu.Lock()
+	b.batching = true
+	b.mu.Unlock()
+}
+
+func (b *batchConn) flush() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.batching = false
+	if len(b.buf) == 0 {
+		return nil
+	}
+	_, err := b.Conn.Write(b.buf)
+	b.buf = b.buf[:0]
+	return err
 }
 
 // dialAll opens n connections, at most dialConcurrency at a time.
@@ -343,12 +391,6 @@ func runEcho() map[string]interface{} {
 	} else if writeBuf > 64<<10 {
 		pool = &bufferPool{}
 	}
-	d := newDialer(16<<10, writeBuf, pool)
-	cs, err := dialAll(d, *conns)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	var global chan struct{}
 	if int64(*conns)*int64(k)*int64(*size) > *maxInflightBytes {
 		g := int(*maxInflightBytes / int64(*size))
@@ -356,6 +398,15 @@ func runEcho() map[string]interface{} {
 			g = 1
 		}
 		global = make(chan struct{}, g)
+	}
+	// Small messages whose turn comes together leave in one write(2); large ones pay their syscall
+	// off, and copying them into a batch would cost more than it saves.
+	batching := *size <= *batchMax && global == nil
+	d := newDialer(16<<10, writeBuf, pool, batching)
+	cs, err := dialAll(d, *conns)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	stop := make(chan struct{})
 	var writers, readers sync.WaitGroup
@@ -367,8 +418,17 @@ func runEcho() map[string]interface{} {
 		}
 		ecs[i] = ec
 		writers.Add(1)
+		var bc *batchConn
+		if batching {
+			bc = c.UnderlyingConn().(*batchConn)
+		}
 		go func() {
 			defer writers.Done()
+			if bc != nil {
+				// Whatever way this loop ends, nothing may stay behind in the batch (the Close that
+				// follows goes through the same connection).
+				defer bc.flush()
+			}
 			stamp := make([]byte, stampLen)
 			var seq uint64
 			for {
@@ -377,28 +437,47 @@ func runEcho() map[string]interface{} {
 					return
 				case <-ec.tokens:
 				}
-				if global != nil {
-					select {
-					case <-stop:
+				// Every echo that came back since the last write frees a slot: send them all at once.
+				n := 1
+				for bc != nil && n < k && len(ec.tokens) > 0 {
+					<-ec.tokens
+					n++
+				}
+				if bc != nil {
+					bc.begin()
+				}
+				for ; n > 0; n-- {
+					if global != nil {
+						select {
+						case <-stop:
+							return
+						case global <- struct{}{}:
+						}
+					}
+					p.stamp(stamp, seq)
+					seq++
+					ec.sent <- time.Now().UnixNano()
+					w, err := ec.c.NextWriter(p.msgType)
+					if err == nil {
+						w.Write(p.template[:p.stampAt])
+						w.Write(stamp)
+						w.Write(p.template[p.stampAt+stampLen:])
+						err = w.Close()
+					}
+					if err != nil {
+						if !isStopping() {
+							fail("write: %v", err)
+						}
 						return
-					case global <- struct{}{}:
 					}
 				}
-				p.stamp(stamp, seq)
-				seq++
-				ec.sent <- time.Now().UnixNano()
-				w, err := ec.c.NextWriter(p.msgType)
-				if err == nil {
-					w.Write(p.template[:p.stampAt])
-					w.Write(stamp)
-					w.Write(p.template[p.stampAt+stampLen:])
-					err = w.Close()
-				}
-				if err != nil {
-					if !isStopping() {
-						fail("write: %v", err)
+				if bc != nil {
+					if err := bc.flush(); err != nil {
+						if !isStopping() {
+							fail("write: %v", err)
+						}
+						return
 					}
-					return
 				}
 			}
 		}()
@@ -508,8 +587,8 @@ func runEcho() map[string]interface{} {
 		"msgsPerSec":  msgs / secs,
 		"bytesPerSec": msgs * float64(*size) / secs,
 		"p50us":       pct(lat, 0.50), "p99us": pct(lat, 0.99),
-		"serverCpu":   cpuShare(c0, c1, secs),
-		"loadgenCpu":  cpuShare(s0, s1, secs),
+		"serverCpu":  cpuShare(c0, c1, secs),
+		"loadgenCpu": cpuShare(s0, s1, secs),
 	}
 	return res
 }
@@ -640,7 +719,7 @@ func runHandshake() map[string]interface{} {
 }
 
 func gorillaHandshake() func() bool {
-	d := newDialer(4096, 4096, nil)
+	d := newDialer(4096, 4096, nil, false)
 	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
 	return func() bool {
 		c, _, err := d.Dial(*url, nil)
@@ -707,7 +786,7 @@ func measureHandshakes(worker func(w int) func() bool) map[string]interface{} {
 // ---- idle --------------------------------------------------------------------------------------
 
 func runIdle() map[string]interface{} {
-	d := newDialer(4096, 4096, nil)
+	d := newDialer(4096, 4096, nil, false)
 	t0 := time.Now()
 	cs, err := dialAll(d, *conns)
 	if err != nil {
@@ -772,6 +851,17 @@ func runIdle() map[string]interface{} {
 
 func main() {
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
 	var res map[string]interface{}
 	switch *mode {
 	case "echo":
@@ -790,6 +880,7 @@ func main() {
 	res["closeErrors"] = atomic.LoadInt64(&closeErrCount)
 	res["closeErrorSamples"] = closeErrSamples
 	errMu.Unlock()
+	pprof.StopCPUProfile()
 	out, _ := json.Marshal(res)
 	fmt.Printf("RESULT %s\n", out)
 	if atomic.LoadInt64(&errCount) > 0 {
