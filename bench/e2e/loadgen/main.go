@@ -7,6 +7,7 @@
 //	           number, so a lost, duplicated or reordered echo is caught too), and after -warmup measures
 //	           for -duration: messages/s, payload bytes/s, p50/p99 round trip, and the server's CPU use
 //	           (utime+stime of /proc/<pid>/stat before/after the window, as CPU seconds per second).
+//	           Messages up to -batch-max bytes whose slots free up together leave in one write(2).
 //	handshake  -concurrency workers each loop: connect, upgrade, send Close 1000, read the peer's Close,
 //	           close TCP; counts completed loops per second in the window. -handshake-client raw (the
 //	           default) does this on a bare TCP connection with a fixed request, checking the 101 status,
