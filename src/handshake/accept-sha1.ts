@@ -6,16 +6,17 @@
 // a microsecond here. SHA-1 is not relied on for secrecy in the handshake (RFC 6455 §10.8): it only proves
 // that the server read the key. Tests compare this function with node:crypto on random keys.
 
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+/** The GUID of RFC 6455 §1.3 that makes the accept value specific to WebSocket servers. */
+export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 // Message words 6–14: the GUID's 36 bytes, big-endian, after the key's 24 bytes (words 0–5).
 const GUID_WORDS = new Int32Array(9);
 for (let i = 0; i < 9; i++) {
   GUID_WORDS[i] =
-    (GUID.charCodeAt(4 * i) << 24) |
-    (GUID.charCodeAt(4 * i + 1) << 16) |
-    (GUID.charCodeAt(4 * i + 2) << 8) |
-    GUID.charCodeAt(4 * i + 3);
+    (WEBSOCKET_GUID.charCodeAt(4 * i) << 24) |
+    (WEBSOCKET_GUID.charCodeAt(4 * i + 1) << 16) |
+    (WEBSOCKET_GUID.charCodeAt(4 * i + 2) << 8) |
+    WEBSOCKET_GUID.charCodeAt(4 * i + 3);
 }
 
 // The 60-byte message leaves room in its first block for the 0x80 padding byte only (word 15); the second

@@ -1,9 +1,8 @@
 // The Sec-WebSocket-Key / Sec-WebSocket-Accept challenge of RFC 6455 §4.1 and §4.2.2.
 import { createHash, randomBytes } from 'crypto';
-import { acceptKeyOfValidKey } from './accept-sha1';
+import { acceptKeyOfValidKey, WEBSOCKET_GUID } from './accept-sha1';
 
-/** The GUID of RFC 6455 §1.3 that makes the accept value specific to WebSocket servers. */
-export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+export { WEBSOCKET_GUID };
 
 /**
  * The Sec-WebSocket-Accept value for a client's Sec-WebSocket-Key: proves the server understood the
