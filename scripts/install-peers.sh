@@ -1,10 +1,12 @@
 #!/bin/sh
-# Installs the interop peers of test/interop (Debian/Ubuntu, as root): Chromium, Go with gorilla/websocket,
-# and Python's websockets. Idempotent: when every package is already installed it only checks and exits.
+# Installs the real peers and parts the tests start themselves (Debian/Ubuntu, as root): Chromium, Go with
+# gorilla/websocket and Python's websockets (interop); redis-server (the Redis broker); squid, tinyproxy,
+# dante-server and microsocks (the client's proxy support). Debian does not start any of them here: each
+# test starts its own on a free loopback port with a throw-away config. Idempotent: when every package is already installed it only checks and exits.
 # CI runs it before the tests; there, a missing peer fails its tests instead of skipping them.
 set -eu
 
-PACKAGES="chromium golang-go golang-github-gorilla-websocket-dev python3-websockets"
+PACKAGES="chromium golang-go golang-github-gorilla-websocket-dev python3-websockets redis-server squid tinyproxy dante-server microsocks"
 
 missing=""
 for pkg in $PACKAGES; do
@@ -18,6 +20,11 @@ verify() {
   test -x /usr/bin/go
   test -f /usr/share/gocode/src/github.com/gorilla/websocket/conn.go
   /usr/bin/python3 -c 'import websockets'
+  test -x /usr/bin/redis-server
+  test -x /usr/sbin/squid
+  test -x /usr/bin/tinyproxy
+  test -x /usr/sbin/danted
+  test -x /usr/bin/microsocks
 }
 
 if [ -z "$missing" ]; then
@@ -36,5 +43,9 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update
 # shellcheck disable=SC2086 # word splitting of the package list is intended
 $SUDO apt-get install -y --no-install-recommends $PACKAGES
+# Package scripts may start the daemons on their default ports; the tests want none of them running.
+for svc in redis-server squid tinyproxy danted; do
+  $SUDO service "$svc" stop >/dev/null 2>&1 || true
+done
 verify
 echo "install-peers: done"
