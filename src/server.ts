@@ -7,6 +7,7 @@ import type * as https from 'https';
 import type * as net from 'net';
 import type * as stream from 'stream';
 import type { WebSocket } from './connection/websocket';
+import { Hub, type HubOptions } from './fanout/hub';
 import { Upgrader, writeHandshakeError, type UpgradeCallback, type UpgraderOptions } from './handshake/server';
 import { OpenConnections } from './open-connections';
 
@@ -28,6 +29,11 @@ export interface WebSocketServerOptions {
   path?: string;
   /** The Upgrader to use, or its options. Default: `new Upgrader()`. */
   upgrader?: Upgrader | UpgraderOptions;
+  /**
+   * The {@link Hub} behind `wss.hub`: a Hub (it stays yours: several servers may share it) or the options of
+   * one the server creates, and closes in `close()`. Default: a Hub with default options, made on first use.
+   */
+  hub?: Hub | HubOptions;
 }
 
 const SHUTDOWN_CODE = 1001;
@@ -73,6 +79,9 @@ export class WebSocketServer extends EventEmitter {
   private readonly path: string | undefined;
   private readonly upgrader: Upgrader;
   private closing: Promise<void> | null = null;
+  private hubInstance: Hub | null;
+  private readonly hubOptions: HubOptions | undefined;
+  private readonly ownsHub: boolean;
   // One listener for every connection's 'close' (emitted once, with the connection as `this`): no closure each.
   private readonly untrack: (this: WebSocket) => void;
   private readonly onUpgrade = (req: http.IncomingMessage, socket: stream.Duplex, head: Buffer): void =>
@@ -91,6 +100,18 @@ export class WebSocketServer extends EventEmitter {
       throw new TypeError('path must be a string starting with "/"');
     }
     this.path = opts.path;
+    if (opts.hub instanceof Hub) {
+      this.hubInstance = opts.hub;
+      this.ownsHub = false;
+    } else {
+      if (opts.hub !== undefined && (opts.hub === null || typeof opts.hub !== 'object')) {
+        throw new TypeError('hub must be a Hub or HubOptions');
+      }
+      // Made on first use with these options (checked now, so a bad one fails at start-up).
+      this.hubInstance = opts.hub === undefined ? null : new Hub(opts.hub);
+      this.hubOptions = opts.hub;
+      this.ownsHub = true;
+    }
     const connections = this.connections;
     this.untrack = function (this: WebSocket) {
       connections.delete(this);
@@ -112,6 +133,14 @@ export class WebSocketServer extends EventEmitter {
   /** The open connections, a live Set; each is removed when it emits 'close'. */
   get clients(): ReadonlySet<WebSocket> {
     return this.connections.asSet();
+  }
+
+  /**
+   * The server's {@link Hub}, for topics and fan-out: `wss.hub.subscribe(ws, 'room')`, `wss.hub.publish('room', msg)`.
+   * The one given in the options, else one made on first use (and closed by `close()`).
+   */
+  get hub(): Hub {
+    return (this.hubInstance ??= new Hub(this.hubOptions));
   }
 
   /**
@@ -170,6 +199,7 @@ export class WebSocketServer extends EventEmitter {
       await Promise.allSettled([...this.pending]);
       await Promise.all(this.connections.toArray().map((ws) => closeConnection(ws)));
       await serverClosed;
+      if (this.ownsHub && this.hubInstance !== null) await this.hubInstance.close();
       // Detached only now, so that upgrades arriving meanwhile are answered 503 rather than as plain HTTP.
       this.httpServer.removeListener('upgrade', this.onUpgrade);
       this.emit('close');

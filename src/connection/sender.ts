@@ -7,6 +7,9 @@ import { firstHeaderByte, frameHeaderLength, serializeFrame, writeFrameHeader } 
 const MERGE_MAX = 256;
 import type { PerMessageDeflate } from '../extensions/permessage-deflate';
 
+// The opcode of a queue entry whose payload is a whole frame, already encoded (a hub's shared frame).
+const PREFRAMED = -1;
+
 // What a send after the connection closed calls back with, when no more specific error is known.
 const CONNECTION_CLOSED = new Error('The connection is closed');
 
@@ -102,6 +105,22 @@ export class Sender {
     this.dispatch(frame);
   }
 
+  /**
+   * Sends a frame that is already encoded (header and payload, unmasked: the server role), e.g. one frame shared
+   * by every subscriber of a hub. It keeps its place behind frames waiting for compression and is corked with
+   * the other writes of this tick. The buffer is written as is, never copied nor modified, so it can be shared.
+   */
+  sendFrame(frame: Buffer): void {
+    if (this.failed !== null) return;
+    if (!this.compressing) {
+      this.cork();
+      this.socket.write(frame);
+      return;
+    }
+    this.queue.push({ opcode: PREFRAMED, payload: frame, fin: true, compress: false, firstFragment: false, callback: undefined });
+    this.queuedBytes += frame.length;
+  }
+
   /** Fails every queued frame and refuses new ones: the connection is going away. (null: nothing is queued.) */
   abort(err: Error | null): void {
     if (this.failed !== null) return;
@@ -114,6 +133,11 @@ export class Sender {
   }
 
   private dispatch(frame: QueuedFrame): void {
+    if (frame.opcode === PREFRAMED) {
+      this.cork();
+      this.socket.write(frame.payload, frame.callback);
+      return;
+    }
     if (!frame.compress) {
       this.write(frame.opcode, frame.payload, frame.fin, false, frame.callback);
       return;
@@ -160,11 +184,7 @@ export class Sender {
 
   private write(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean, callback?: SendCallback): void {
     const socket = this.socket;
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(uncork, this);
-    }
+    this.cork();
     const first = firstHeaderByte(fin, rsv1, opcode);
     const length = payload.length;
     if (!this.mask && length <= MERGE_MAX) {
@@ -182,6 +202,14 @@ export class Sender {
       socket.write(buffers[0]);
       socket.write(buffers[1], callback);
     }
+  }
+
+  // The first write of a tick corks the socket and schedules the uncork, so the tick's frames leave in one writev.
+  private cork(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(uncork, this);
   }
 
   /** @internal Runs after every frame of this tick was written, so they leave in one writev. */

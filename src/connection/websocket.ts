@@ -6,6 +6,7 @@ import { MAX_CONTROL_PAYLOAD, Opcode } from '../codec/frame';
 import { DEFAULT_MAX_PAYLOAD, FrameParser } from '../codec/frame-parser';
 import { toBuffer } from '../codec/buffers';
 import { CloseCode, CloseError, WebSocketError } from '../errors';
+import { PreparedMessage } from '../fanout/prepared-message';
 import type { PerMessageDeflate } from '../extensions/permessage-deflate';
 import { Heartbeat, KeepAliveOptions } from './keepalive';
 import { MessageReader, MessageWriter, MessageWriterHost } from './message-streams';
@@ -53,6 +54,13 @@ export interface WebSocketOptions {
   /** Close with 1008 when more than this many bytes wait to be sent. Default: no limit. */
   maxBufferedAmount?: number;
 }
+
+/** @internal Results of WebSocket.deliverPrepared(). */
+export const DELIVER_SKIPPED = 0;
+/** @internal */
+export const DELIVER_QUEUED = 1;
+/** @internal */
+export const DELIVER_OVER_LIMIT = 2;
 
 /** The default close timeout, in milliseconds. */
 export const DEFAULT_CLOSE_TIMEOUT = 5000;
@@ -254,7 +262,7 @@ export class WebSocket extends EventEmitter {
   }
 
   /**
-   * Outgoing messages as an objectMode stream: a {@link Message}, a string (text) or bytes (binary).
+   * Outgoing messages as an objectMode stream: a {@link Message}, a string (text), bytes (binary) or a {@link PreparedMessage}.
    * Ending it closes the connection with 1000; destroying it with an error closes with the error's code, else 1011.
    */
   get writable(): Writable {
@@ -262,7 +270,7 @@ export class WebSocket extends EventEmitter {
       const closed = this.state === State.Closed;
       this.writableStream = new Writable({
         objectMode: true,
-        write: (chunk: Message | string | Uint8Array, _encoding, callback) => this.writeChunk(chunk, callback),
+        write: (chunk: Message | string | Uint8Array | PreparedMessage, _encoding, callback) => this.writeChunk(chunk, callback),
         final: (callback) => {
           this.close(CloseCode.Normal).then(
             () => callback(),
@@ -305,8 +313,13 @@ export class WebSocket extends EventEmitter {
     });
   }
 
-  /** Sends one message: strings as text, bytes as binary unless `type` says otherwise. Resolves once the socket can take more. */
-  writeMessage(data: string | Uint8Array, type?: MessageType, options?: WriteOptions): Promise<void> {
+  /**
+   * Sends one message: strings as text, bytes as binary unless `type` says otherwise; a {@link PreparedMessage}
+   * carries its own type (`type` is ignored) and is sent without being framed again. Resolves once the socket
+   * can take more.
+   */
+  writeMessage(data: string | Uint8Array | PreparedMessage, type?: MessageType, options?: WriteOptions): Promise<void> {
+    if (data instanceof PreparedMessage) return this.writePrepared(data, options?.compress !== false);
     let payload: Buffer;
     try {
       payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : toBuffer(data);
@@ -339,6 +352,75 @@ export class WebSocket extends EventEmitter {
         this.afterSend().then(resolve, reject);
       });
     });
+  }
+
+  private writePrepared(prepared: PreparedMessage, compress: boolean): Promise<void> {
+    const notOpen = this.notOpenError();
+    if (notOpen !== null) return Promise.reject(notOpen);
+    if (!this.channelBusy && !this.channelQueue?.length) {
+      this.sendPrepared(prepared, compress);
+      return this.afterSend();
+    }
+    return new Promise<void>((resolve, reject) => {
+      (this.channelQueue ??= []).push(() => {
+        const stillNotOpen = this.notOpenError();
+        if (stillNotOpen !== null) {
+          reject(stillNotOpen);
+          return;
+        }
+        this.sendPrepared(prepared, compress);
+        this.afterSend().then(resolve, reject);
+      });
+    });
+  }
+
+  /**
+   * @internal A hub's delivery: synchronous, no promise. Returns {@link DELIVER_SKIPPED} when the connection is
+   * not open, {@link DELIVER_OVER_LIMIT} (nothing queued) when more than `limit` bytes already wait to be sent,
+   * else {@link DELIVER_QUEUED}. Order with writeMessage()/nextWriter() is kept: behind a streaming writer,
+   * the message waits for its turn like any other.
+   */
+  deliverPrepared(prepared: PreparedMessage, compress: boolean, limit: number): number {
+    if (this.state !== State.Open) return DELIVER_SKIPPED;
+    if (this.sender.bufferedAmount > limit) return DELIVER_OVER_LIMIT;
+    if (!this.channelBusy && !this.channelQueue?.length) {
+      this.sendPrepared(prepared, compress);
+    } else {
+      // Only behind a message being streamed: a closure then is the exception, not the rule.
+      (this.channelQueue ??= []).push(() => {
+        if (this.state === State.Open) this.sendPrepared(prepared, compress);
+      });
+    }
+    if (this.sender.bufferedAmount > this.maxBufferedAmount) {
+      this.fail(new WebSocketError(CloseCode.PolicyViolation, `The peer reads too slowly: over ${this.maxBufferedAmount} bytes buffered`));
+    }
+    return DELIVER_QUEUED;
+  }
+
+  // Server role: the prepared frame itself, or its shared compressed frame; otherwise framed (and masked,
+  // and compressed with context takeover) by this connection, as any message.
+  private sendPrepared(prepared: PreparedMessage, compressWanted: boolean): void {
+    const deflate = this.deflate;
+    const compress = deflate !== null && compressWanted && prepared.length >= deflate.threshold;
+    if (this.isServer) {
+      if (!compress) {
+        this.sender.sendFrame(prepared.frame);
+        return;
+      }
+      const key = deflate.sharedKey;
+      if (key !== null) {
+        let frame: Buffer | null;
+        try {
+          frame = prepared.compressedFrame(key, deflate);
+        } catch {
+          // zlib failed (out of memory): the message still goes, uncompressed, rather than not at all.
+          frame = prepared.frame;
+        }
+        this.sender.sendFrame(frame);
+        return;
+      }
+    }
+    this.sender.send(prepared.opcode, prepared.payload, true, compress);
   }
 
   /**
@@ -571,9 +653,9 @@ export class WebSocket extends EventEmitter {
 
   // ---- outgoing -------------------------------------------------------------------------------
 
-  private writeChunk(chunk: Message | string | Uint8Array, callback: (err?: Error | null) => void): void {
+  private writeChunk(chunk: Message | string | Uint8Array | PreparedMessage, callback: (err?: Error | null) => void): void {
     let result: Promise<void>;
-    if (typeof chunk === 'string' || chunk instanceof Uint8Array) {
+    if (typeof chunk === 'string' || chunk instanceof Uint8Array || chunk instanceof PreparedMessage) {
       result = this.writeMessage(chunk);
     } else if (chunk !== null && typeof chunk === 'object' && (chunk.type === 'text' || chunk.type === 'binary')) {
       result = this.writeMessage(chunk.data, chunk.type);

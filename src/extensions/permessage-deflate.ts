@@ -394,6 +394,32 @@ function oneShotWindowBits(length: number, agreed: number): number {
   return bits;
 }
 
+/**
+ * One whole message compressed with a fresh context (no context takeover): the payload to send, the trailing
+ * 00 00 FF FF already stripped. Synchronous, on the event loop. Throws an Error when zlib fails.
+ */
+function deflateOneShot(data: Buffer, windowBits: number, level: number, memLevel: number): Buffer {
+  if (data.length === 0) return EMPTY_BLOCK;
+  let out: Buffer;
+  try {
+    out = zlib.deflateRawSync(data, {
+      level,
+      memLevel,
+      windowBits: oneShotWindowBits(data.length, windowBits),
+      // The output ends with the 00 00 FF FF of the sync flush and has no BFINAL block, as the async path.
+      finishFlush: Z_SYNC_FLUSH,
+      // Room for incompressible input plus block headers and the flush marker: one output buffer, and a
+      // small one (pooled below 4 KiB) rather than zlib's default 16 KiB.
+      chunkSize: data.length + 64,
+    });
+  } catch (err) {
+    const cause = toError(err);
+    throw new Error(`permessage-deflate: compression failed: ${cause.message}`, { cause });
+  }
+  if (!endsWithTail(out)) throw new Error('permessage-deflate: zlib output does not end with a sync-flush marker');
+  return out.length === 4 ? EMPTY_BLOCK : out.subarray(0, out.length - 4);
+}
+
 /** An Error to report for something thrown, which may be an Error of another realm. */
 function toError(e: unknown): Error {
   if (e instanceof Error) return e;
@@ -508,6 +534,7 @@ export class PerMessageDeflate {
   /** compress()/decompress() was last called with fin=false: the next call continues a message. */
   private deflateOpen = false;
   private inflateOpen = false;
+  private sharedKeyCache: string | undefined = undefined;
 
   private readonly startJob: (done: () => void) => void;
   private readonly onWritten: (err?: Error | null) => void;
@@ -534,6 +561,32 @@ export class PerMessageDeflate {
   /** Whether this instance plays the server role (compresses with the server's window). */
   get server(): boolean {
     return this.isServer;
+  }
+
+  /**
+   * What fixes the bytes {@link compressShared} produces (window, level, memLevel), or null when this side keeps
+   * its context across messages: then each message depends on the ones before it and cannot be shared.
+   * Connections with equal keys can be sent one and the same compressed frame (the hub's encode-once).
+   */
+  get sharedKey(): string | null {
+    if (!this.ownNoContextTakeover) return null;
+    return (this.sharedKeyCache ??= `${deflateWindowBits(this.ownBits)}/${this.options.level ?? DEFAULT_LEVEL}/${
+      this.options.memLevel ?? DEFAULT_MEM_LEVEL
+    }`);
+  }
+
+  /**
+   * Compresses a whole message synchronously as this side would without context takeover, without touching this
+   * instance's streams or queue (it works after close() too). The result is valid for every connection with the
+   * same {@link sharedKey}. Throws when zlib fails. Only meaningful when `sharedKey` is not null.
+   */
+  compressShared(data: Buffer): Buffer {
+    return deflateOneShot(
+      data,
+      deflateWindowBits(this.ownBits),
+      this.options.level ?? DEFAULT_LEVEL,
+      this.options.memLevel ?? DEFAULT_MEM_LEVEL,
+    );
   }
 
   /**
@@ -610,32 +663,12 @@ export class PerMessageDeflate {
   }
 
   private deflateSync(data: Buffer, callback: DeflateCallback): void {
-    let out: Buffer = EMPTY_BLOCK;
-    if (data.length > 0) {
-      let failure: Error | null = null;
-      try {
-        out = zlib.deflateRawSync(data, {
-          level: this.options.level ?? DEFAULT_LEVEL,
-          memLevel: this.options.memLevel ?? DEFAULT_MEM_LEVEL,
-          windowBits: oneShotWindowBits(data.length, deflateWindowBits(this.ownBits)),
-          // The output ends with the 00 00 FF FF of the sync flush and has no BFINAL block, as the async path.
-          finishFlush: Z_SYNC_FLUSH,
-          // Room for incompressible input plus block headers and the flush marker: one output buffer, and a
-          // small one (pooled below 4 KiB) rather than zlib's default 16 KiB.
-          chunkSize: data.length + 64,
-        });
-      } catch (err) {
-        const cause = toError(err);
-        failure = new Error(`permessage-deflate: compression failed: ${cause.message}`, { cause });
-      }
-      if (failure === null && !endsWithTail(out)) {
-        failure = new Error('permessage-deflate: zlib output does not end with a sync-flush marker');
-      }
-      if (failure !== null) {
-        callback(failure);
-        return;
-      }
-      out = out.length === 4 ? EMPTY_BLOCK : out.subarray(0, out.length - 4);
+    let out: Buffer;
+    try {
+      out = this.compressShared(data);
+    } catch (err) {
+      callback(toError(err));
+      return;
     }
     callback(null, out);
   }
