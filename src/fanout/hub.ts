@@ -288,8 +288,9 @@ export class Hub extends EventEmitter {
     const prepared = prepare(data, options?.type);
     const compress = options?.compress !== false;
     const exclude = this.excluded(options);
+    const count = this.deliver(sockets, prepared, compress, exclude, null, true);
     this.counters.published++;
-    return this.deliver(sockets, prepared, compress, exclude, null, true);
+    return count;
   }
 
   /**
