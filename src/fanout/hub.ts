@@ -6,7 +6,7 @@ import type { Broker, BrokerStatus } from '../brokers/broker';
 import { decodeEnvelope, encodeEnvelope, type EnvelopeRejection } from '../brokers/envelope';
 import { CloseCode } from '../errors';
 import { DELIVER_OVER_LIMIT, DELIVER_QUEUED, WebSocket } from '../connection/websocket';
-import { PreparedMessage } from './prepared-message';
+import { PreparedMessage, preparedFromChecked } from './prepared-message';
 
 /**
  * The longest topic, in UTF-8 bytes. Topics are map keys here and channel names on a broker (where a
@@ -419,7 +419,7 @@ export class Hub extends EventEmitter {
     if (subscribers === undefined) return;
     try {
       // decodeEnvelope already checked a text payload's UTF-8; one PreparedMessage per arrival, shared by all.
-      const prepared = new PreparedMessage(envelope.payload, envelope.type);
+      const prepared = preparedFromChecked(envelope.payload, envelope.type);
       this.deliver(subscribers, prepared, envelope.compress, null, envelope.topic, false);
     } catch (err) {
       // A 'dropped' listener threw: that is the application's bug, but it must not break the broker's loop.

@@ -9,6 +9,19 @@ import type { PerMessageDeflate } from '../extensions/permessage-deflate';
 /** The message types of a WebSocket data message. */
 type DataType = 'text' | 'binary';
 
+// Set only inside preparedFromChecked(): the text payload was already validated, do not scan it again.
+let utf8Checked = false;
+
+/** @internal A PreparedMessage of a payload whose UTF-8 was already validated (a broker envelope's). */
+export function preparedFromChecked(payload: Buffer, type: DataType): PreparedMessage {
+  utf8Checked = true;
+  try {
+    return new PreparedMessage(payload, type);
+  } finally {
+    utf8Checked = false;
+  }
+}
+
 /**
  * A message framed once, to be written to many connections: `hub.publish()` makes one per publish, and
  * `ws.writeMessage(prepared)` takes one wherever a message is accepted.
@@ -59,7 +72,7 @@ export class PreparedMessage {
     else frame.set(data, headerLength);
     this.frameBytes = frame;
     this.payloadStart = headerLength;
-    if (typeof data !== 'string' && messageType === 'text' && !isValidUtf8(this.payload)) {
+    if (typeof data !== 'string' && messageType === 'text' && !utf8Checked && !isValidUtf8(this.payload)) {
       throw new TypeError('A text message must be valid UTF-8');
     }
   }

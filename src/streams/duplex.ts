@@ -7,9 +7,10 @@ import { closeCodeFor } from '../codec/close-payload';
 import { isValidUtf8 } from '../codec/utf8';
 import type { Message, MessageType, WebSocket } from '../connection/websocket';
 import { CloseCode, CloseError, WebSocketError } from '../errors';
+import { PreparedMessage } from '../fanout/prepared-message';
 
-/** What a message Duplex accepts: a whole {@link Message}, a string (text) or bytes (binary). */
-export type MessageChunk = Message | string | Uint8Array;
+/** What a message Duplex accepts: a whole {@link Message}, a string (text), bytes (binary) or a {@link PreparedMessage}. */
+export type MessageChunk = Message | string | Uint8Array | PreparedMessage;
 
 /** Options shared by {@link createMessageDuplex} and {@link createByteDuplex}. */
 export interface WebSocketDuplexOptions {
@@ -59,7 +60,7 @@ function completeUtf8Length(buf: Buffer): number {
   return len;
 }
 
-type Encode = (chunk: unknown) => { data: string | Uint8Array; type: MessageType | undefined };
+type Encode = (chunk: unknown) => { data: string | Uint8Array | PreparedMessage; type: MessageType | undefined };
 
 /** The Duplex behind both factories: `decode` maps an incoming message to what is pushed. */
 class WebSocketDuplex extends Duplex {
@@ -120,7 +121,7 @@ class WebSocketDuplex extends Duplex {
   }
 
   override _write(chunk: unknown, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    let out: { data: string | Uint8Array; type: MessageType | undefined };
+    let out: { data: string | Uint8Array | PreparedMessage; type: MessageType | undefined };
     try {
       out = this.encode(chunk);
       if (this.textMode) {
@@ -173,13 +174,13 @@ class WebSocketDuplex extends Duplex {
   }
 }
 
-function encodeMessageChunk(chunk: unknown): { data: string | Uint8Array; type: MessageType | undefined } {
-  if (typeof chunk === 'string' || chunk instanceof Uint8Array) return { data: chunk, type: undefined };
+function encodeMessageChunk(chunk: unknown): { data: string | Uint8Array | PreparedMessage; type: MessageType | undefined } {
+  if (typeof chunk === 'string' || chunk instanceof Uint8Array || chunk instanceof PreparedMessage) return { data: chunk, type: undefined };
   if (chunk !== null && typeof chunk === 'object') {
     const m = chunk as Partial<Message>;
     if ((m.type === 'text' || m.type === 'binary') && m.data instanceof Uint8Array) return { data: m.data, type: m.type };
   }
-  throw new TypeError('A message Duplex takes a Message ({ type, data }), a string or a Uint8Array');
+  throw new TypeError('A message Duplex takes a Message ({ type, data }), a string, a Uint8Array or a PreparedMessage');
 }
 
 /**

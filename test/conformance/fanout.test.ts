@@ -1,7 +1,7 @@
 // The in-process hub over real loopback connections: delivery, order with writeMessage()/nextWriter(),
 // exclusion, leaving topics at close, one frame for all, one writev per tick.
 import { once } from 'events';
-import { Hub, PreparedMessage, type WebSocket } from '../../src';
+import { createMessageDuplex, Hub, PreparedMessage, type WebSocket } from '../../src';
 import { readN, socketOf, startHubServer, tapWrites, waitFor, type HubServer } from '../helpers/fanout';
 
 let server: HubServer;
@@ -64,7 +64,7 @@ describe('Hub: delivery', () => {
     await hub.close();
   });
 
-  test('a PreparedMessage is accepted by publish, broadcast, writeMessage and the writable', async () => {
+  test('a PreparedMessage is accepted by publish, broadcast, writeMessage, the writable and a message Duplex', async () => {
     server = await startHubServer();
     const hub = server.wss.hub;
     const [a, b] = await openMany(2);
@@ -75,7 +75,9 @@ describe('Hub: delivery', () => {
     expect(hub.broadcast([a!.server, b!.server], bin)).toBe(2);
     await a!.server.writeMessage(prepared);
     await new Promise<void>((resolve, reject) => a!.server.writable.write(bin, (err) => (err ? reject(err) : resolve())));
-    expect(await readN(a!.client, 4)).toEqual(['prepared once', 'bin:6162', 'prepared once', 'bin:6162']);
+    const duplex = createMessageDuplex(a!.server);
+    await new Promise<void>((resolve, reject) => duplex.write(prepared, (err) => (err ? reject(err) : resolve())));
+    expect(await readN(a!.client, 5)).toEqual(['prepared once', 'bin:6162', 'prepared once', 'bin:6162', 'prepared once']);
     expect(await readN(b!.client, 1)).toEqual(['bin:6162']);
     // The client role frames (and masks) it itself: the server reads it as any message.
     await a!.client.writeMessage(prepared);
