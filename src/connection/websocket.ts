@@ -337,28 +337,20 @@ export class WebSocket extends EventEmitter {
     if (notOpen !== null) return Promise.reject(notOpen);
     const compress = this.shouldCompress(payload.length, options);
     const opcode = messageType === 'text' ? Opcode.Text : Opcode.Binary;
-    if (!this.channelBusy && !this.channelQueue?.length) {
-      this.sender.send(opcode, payload, true, compress);
-      return this.afterSend();
-    }
-    return new Promise<void>((resolve, reject) => {
-      (this.channelQueue ??= []).push(() => {
-        const stillNotOpen = this.notOpenError();
-        if (stillNotOpen !== null) {
-          reject(stillNotOpen);
-          return;
-        }
-        this.sender.send(opcode, payload, true, compress);
-        this.afterSend().then(resolve, reject);
-      });
-    });
+    return this.sendInTurn(opcode, payload, compress, null);
   }
 
   private writePrepared(prepared: PreparedMessage, compress: boolean): Promise<void> {
     const notOpen = this.notOpenError();
     if (notOpen !== null) return Promise.reject(notOpen);
+    // The payload argument is unused for a prepared message (its frame is passed: no view to allocate).
+    return this.sendInTurn(prepared.opcode, prepared.frame, compress, prepared);
+  }
+
+  // Sends a whole message now, unless a streamed message holds the channel: then when its turn comes.
+  private sendInTurn(opcode: number, payload: Buffer, compress: boolean, prepared: PreparedMessage | null): Promise<void> {
     if (!this.channelBusy && !this.channelQueue?.length) {
-      this.sendPrepared(prepared, compress);
+      this.sendWhole(opcode, payload, compress, prepared);
       return this.afterSend();
     }
     return new Promise<void>((resolve, reject) => {
@@ -368,10 +360,15 @@ export class WebSocket extends EventEmitter {
           reject(stillNotOpen);
           return;
         }
-        this.sendPrepared(prepared, compress);
+        this.sendWhole(opcode, payload, compress, prepared);
         this.afterSend().then(resolve, reject);
       });
     });
+  }
+
+  private sendWhole(opcode: number, payload: Buffer, compress: boolean, prepared: PreparedMessage | null): void {
+    if (prepared !== null) this.sendPrepared(prepared, compress);
+    else this.sender.send(opcode, payload, true, compress);
   }
 
   /**
