@@ -16,11 +16,14 @@
  * computed per repetition from the two neighbouring measurements, and the median of those is reported.
  */
 import * as path from 'path';
-import { Frame } from '../src/codec/frame';
+import { Transform } from 'stream';
+import { Frame, FrameInput } from '../src/codec/frame';
 import { FrameDecoder } from '../src/codec/frame-decoder';
+import { FrameEncoder } from '../src/codec/frame-encoder';
 import { FrameParser } from '../src/codec/frame-parser';
 import { serializeFrame } from '../src/codec/frame-serializer';
-import { Job, measure, warmUp } from './lib/measure';
+import { maskImplementation } from '../src/codec/mask';
+import { AsyncJob, Job, measure, measureAsync, warmUp } from './lib/measure';
 import { machineInfo, packageVersion, repoRoot } from './lib/machine';
 import { writeMarkdownSection } from './lib/markdown';
 import { median, pairwiseRatios, relativeSpread } from './lib/stats';
@@ -55,10 +58,10 @@ const MIN_UNMASKED_BATCH = 16_384;
 const MAX_PAYLOAD = 64 * 1024 * 1024;
 const OPCODE_BINARY = 0x2;
 
-type WorkerKind = 'wsflow' | 'ws' | 'ws-bufferutil';
+type WorkerKind = 'wsflow' | 'wsflow-bufferutil' | 'ws' | 'ws-bufferutil';
 type Direction = 'decode' | 'encode';
 
-const WORKER_KINDS: readonly WorkerKind[] = ['wsflow', 'ws', 'ws-bufferutil'];
+const WORKER_KINDS: readonly WorkerKind[] = ['wsflow', 'wsflow-bufferutil', 'ws', 'ws-bufferutil'];
 
 interface Row {
   direction: Direction;
@@ -73,42 +76,41 @@ function rowKey(row: Pick<Row, 'direction' | 'worker' | 'impl'>): string {
   return `${row.direction}/${row.worker}/${row.impl}`;
 }
 
+const DECODE_VERSUS = { ws: 'decode/ws/receiver', wsBufferutil: 'decode/ws-bufferutil/receiver' };
+const MASKED_VERSUS = { ws: 'encode/ws/masked', wsBufferutil: 'encode/ws-bufferutil/masked' };
+const UNMASKED_VERSUS = { ws: 'encode/ws/unmasked', wsBufferutil: 'encode/ws-bufferutil/unmasked' };
+
+// "wsflow" rows run with no addon (WSFLOW_NO_BUFFERUTIL=1: the zero-dependency package as installed);
+// "+ bufferutil" rows with the addon picked up, where masking is involved.
 const ROWS: readonly Row[] = [
   { direction: 'decode', worker: 'wsflow', impl: 'copy', label: 'Buffer.copy (ceiling)' },
   { direction: 'decode', worker: 'ws', impl: 'receiver', label: 'ws Receiver, no addon' },
   { direction: 'decode', worker: 'ws-bufferutil', impl: 'receiver', label: 'ws Receiver + bufferutil' },
-  {
-    direction: 'decode',
-    worker: 'wsflow',
-    impl: 'parser',
-    label: 'wsflow FrameParser',
-    versus: { ws: 'decode/ws/receiver', wsBufferutil: 'decode/ws-bufferutil/receiver' },
-  },
-  {
-    direction: 'decode',
-    worker: 'wsflow',
-    impl: 'decoder',
-    label: 'wsflow FrameDecoder',
-    versus: { ws: 'decode/ws/receiver', wsBufferutil: 'decode/ws-bufferutil/receiver' },
-  },
+  { direction: 'decode', worker: 'wsflow', impl: 'parser', label: 'wsflow FrameParser', versus: DECODE_VERSUS },
+  { direction: 'decode', worker: 'wsflow-bufferutil', impl: 'parser', label: 'wsflow FrameParser + bufferutil', versus: DECODE_VERSUS },
+  { direction: 'decode', worker: 'wsflow', impl: 'decoder', label: 'wsflow FrameDecoder', versus: DECODE_VERSUS },
   { direction: 'encode', worker: 'wsflow', impl: 'copy', label: 'Buffer.copy (ceiling)' },
+  { direction: 'encode', worker: 'wsflow', impl: 'identity', label: 'identity objectMode Transform (stream floor)' },
   { direction: 'encode', worker: 'ws', impl: 'masked', label: 'ws Sender.frame masked, no addon' },
   { direction: 'encode', worker: 'ws-bufferutil', impl: 'masked', label: 'ws Sender.frame masked + bufferutil' },
+  { direction: 'encode', worker: 'wsflow', impl: 'masked', label: 'wsflow serializeFrame masked', versus: MASKED_VERSUS },
   {
     direction: 'encode',
-    worker: 'wsflow',
+    worker: 'wsflow-bufferutil',
     impl: 'masked',
-    label: 'wsflow serializeFrame masked',
-    versus: { ws: 'encode/ws/masked', wsBufferutil: 'encode/ws-bufferutil/masked' },
+    label: 'wsflow serializeFrame masked + bufferutil',
+    versus: MASKED_VERSUS,
   },
+  { direction: 'encode', worker: 'wsflow', impl: 'stream-masked', label: 'wsflow FrameEncoder masked (stream)', versus: MASKED_VERSUS },
   { direction: 'encode', worker: 'ws', impl: 'unmasked', label: 'ws Sender.frame unmasked, no addon' },
   { direction: 'encode', worker: 'ws-bufferutil', impl: 'unmasked', label: 'ws Sender.frame unmasked + bufferutil' },
+  { direction: 'encode', worker: 'wsflow', impl: 'unmasked', label: 'wsflow serializeFrame unmasked', versus: UNMASKED_VERSUS },
   {
     direction: 'encode',
     worker: 'wsflow',
-    impl: 'unmasked',
-    label: 'wsflow serializeFrame unmasked',
-    versus: { ws: 'encode/ws/unmasked', wsBufferutil: 'encode/ws-bufferutil/unmasked' },
+    impl: 'stream-unmasked',
+    label: 'wsflow FrameEncoder unmasked (stream)',
+    versus: UNMASKED_VERSUS,
   },
 ];
 
@@ -326,7 +328,7 @@ interface WorkerState {
   encoders: Map<string, EncoderFunction>;
   decodeInputs: Map<number, DecodeInput>;
   encodeInputs: Map<number, EncodeInput>;
-  jobs: Map<string, Job & { bytesPerIteration: number }>;
+  jobs: Map<string, TimedJob>;
   bufferutilActive: boolean | null;
 }
 
@@ -334,12 +336,59 @@ function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/** A stream under test: objects written in, output counted by 'data' events. */
+type StreamFactory = () => Transform;
+
+type TimedJob = (Job | AsyncJob) & { bytesPerIteration: number };
+
+const streamFactories = new Map<string, StreamFactory>([
+  ['identity', () => new Transform({ objectMode: true, transform: (chunk: unknown, _encoding, callback) => callback(null, chunk) })],
+  ['stream-masked', () => new FrameEncoder({ mask: true })],
+  ['stream-unmasked', () => new FrameEncoder({ mask: false })],
+]);
+
+/**
+ * Writes `batch` frames into a long-lived stream as a pipeline producer does (write until write() returns
+ * false, then wait for 'drain'), and resolves when all the output has come out of its readable side.
+ */
+function streamJob(stream: Transform, frame: FrameInput, batch: number, expectedUnits: number, unitsOf: (out: unknown) => number): AsyncJob {
+  let units = 0;
+  let target = Infinity;
+  let done: (() => void) | null = null;
+  stream.on('data', (out: unknown) => {
+    units += unitsOf(out);
+    if (units >= target && done !== null) {
+      const resolve = done;
+      done = null;
+      resolve();
+    }
+  });
+  const drained = (): Promise<void> => new Promise((resolve) => stream.once('drain', resolve));
+  return {
+    async runAsync() {
+      units = 0;
+      target = expectedUnits;
+      const finished = new Promise<void>((resolve) => (done = resolve));
+      for (let i = 0; i < batch; i++) {
+        if (!stream.write(frame)) await drained();
+      }
+      await finished;
+      if (units !== expectedUnits) throw new Error(`stream: ${units}/${expectedUnits} units out`);
+      return batch;
+    },
+  };
+}
+
 function setUpWorker(kind: WorkerKind): WorkerState {
   const decoders = new Map<string, DecoderFactory>();
   const encoders = new Map<string, EncoderFunction>();
   let bufferutilActive: boolean | null = null;
 
-  if (kind === 'wsflow') {
+  if (kind === 'wsflow' || kind === 'wsflow-bufferutil') {
+    // The zero-dependency worker masks with the WebAssembly module; the other picks the addon up.
+    const expected = kind === 'wsflow' ? 'wasm' : 'bufferutil';
+    if (maskImplementation !== expected) throw new Error(`worker ${kind} masks with ${maskImplementation}, not ${expected}`);
+    bufferutilActive = maskImplementation === 'bufferutil';
     decoders.set('parser', async (onPayload) => {
       const parser = new FrameParser({ requireMask: true, maxPayload: MAX_PAYLOAD }, (frame: Frame) => {
         onPayload(frame.payload);
@@ -424,11 +473,11 @@ function verifyEncoder(name: string, encode: EncoderFunction, payload: Buffer, m
   if (frames.length !== 1 || !frames[0].equals(payload)) throw new Error(`${name}: payload does not round-trip`);
 }
 
-async function getJob(state: WorkerState, direction: Direction, impl: string, size: number): Promise<Job & { bytesPerIteration: number }> {
+async function getJob(state: WorkerState, direction: Direction, impl: string, size: number): Promise<TimedJob> {
   const key = `${direction}/${impl}/${size}`;
   const cached = state.jobs.get(key);
   if (cached) return cached;
-  let job: Job & { bytesPerIteration: number };
+  let job: TimedJob;
 
   if (direction === 'decode') {
     const input = state.decodeInputs.get(size);
@@ -481,8 +530,23 @@ async function getJob(state: WorkerState, direction: Direction, impl: string, si
     const input = state.encodeInputs.get(size);
     if (!input) throw new Error(`no encode input of size ${size}`);
     const { payload } = input;
-    const batch = impl === 'unmasked' ? input.unmaskedBatch : input.batch;
-    if (impl === 'copy') {
+    const batch = impl === 'unmasked' || impl === 'stream-unmasked' || impl === 'identity' ? input.unmaskedBatch : input.batch;
+    const streamFactory = streamFactories.get(impl);
+    if (streamFactory) {
+      const masked = impl === 'stream-masked';
+      const frame: FrameInput = { opcode: OPCODE_BINARY, payload };
+      // The identity Transform passes the frame objects through: count them; the encoder's output is bytes.
+      const identity = impl === 'identity';
+      const expected = identity ? batch : batch * wireLength(size, masked);
+      const unitsOf = identity
+        ? (): number => 1
+        : (out: unknown): number => {
+            const b = out as Buffer;
+            sink ^= b[b.length - 1];
+            return b.length;
+          };
+      job = { bytesPerIteration: batch * wireLength(size, masked), ...streamJob(streamFactory(), frame, batch, expected, unitsOf) };
+    } else if (impl === 'copy') {
       // The bytes of one masked frame copied into a preallocated buffer, once per frame.
       const frame = Buffer.allocUnsafe(wireLength(size, true));
       writeReferenceFrame(frame, 0, payload, Buffer.from([1, 2, 3, 4]));
@@ -559,12 +623,13 @@ function runWorker(kind: WorkerKind): void {
         } satisfies HelloReply;
       case 'warmup': {
         const job = await getJob(state, request.direction, request.impl, request.size);
-        warmUp(job, request.ms);
+        if ('runAsync' in job) await measureAsync(job, request.ms, 3, false);
+        else warmUp(job, request.ms);
         return null;
       }
       case 'measure': {
         const job = await getJob(state, request.direction, request.impl, request.size);
-        const m = measure(job, request.ms);
+        const m = 'runAsync' in job ? await measureAsync(job, request.ms) : measure(job, request.ms);
         // Let deferred stream bookkeeping (ws's and FrameDecoder's afterWrite ticks) run, untimed.
         await nextTurn();
         return {
@@ -662,7 +727,8 @@ async function coordinate(options: Options): Promise<void> {
   const execArgv = ['--expose-gc'];
   if (options.profile) execArgv.push('--cpu-prof', `--cpu-prof-dir=${options.profile}`);
   const env: Record<WorkerKind, Record<string, string | undefined>> = {
-    wsflow: {},
+    wsflow: { WSFLOW_NO_BUFFERUTIL: '1', WSFLOW_NO_WASM: undefined },
+    'wsflow-bufferutil': { WSFLOW_NO_BUFFERUTIL: undefined, WSFLOW_NO_WASM: undefined },
     ws: { WS_NO_BUFFER_UTIL: '1' },
     'ws-bufferutil': { WS_NO_BUFFER_UTIL: undefined },
   };
@@ -859,6 +925,19 @@ function buildReport(
 
   const summary: string[] = [];
   for (const [label, m] of minima) summary.push(`${label}: lowest ${formatRatio(m.ratio)} ws+bufferutil (at ${formatSize(m.size)})`);
+  // The stream's own cost: time per frame of the FrameEncoder over that of an identity objectMode Transform.
+  for (const cell of cells.filter((c) => c.direction === 'encode' && c.size <= 125)) {
+    const fps = (impl: string): number[] => (samples.get(`encode/wsflow/${impl}/${cell.size}`) ?? []).map((x) => x.framesPerSecond);
+    for (const impl of ['stream-masked', 'stream-unmasked']) {
+      const identity = fps('identity');
+      const encoder = fps(impl);
+      if (identity.length === 0 || encoder.length === 0) continue;
+      summary.push(
+        `wsflow FrameEncoder ${impl === 'stream-masked' ? 'masked' : 'unmasked'} at ${formatSize(cell.size)}: ` +
+          `${formatRatio(median(pairwiseRatios(identity, encoder)))} the time per frame of the identity Transform`,
+      );
+    }
+  }
   const verdict =
     shortfalls.length === 0
       ? 'Target (≥ 1.0× ws with bufferutil at every frame size): met.'

@@ -41,3 +41,27 @@ export function measure(job: Job, minMs: number, minIterations = 2, collect = tr
 export function warmUp(job: Job, ms: number): void {
   measure(job, ms, 3, false);
 }
+
+/** A unit of timed work that completes asynchronously (a stream's output arrives on later ticks). */
+export interface AsyncJob {
+  prepare?(): void;
+  /** The timed part, until its promise settles; resolves with the number of items processed. */
+  runAsync(): Promise<number>;
+}
+
+/** {@link measure} for an {@link AsyncJob}: the clock runs from the call until the promise settles. */
+export async function measureAsync(job: AsyncJob, minMs: number, minIterations = 2, collect = true): Promise<Measurement> {
+  if (collect && typeof gc === 'function') gc();
+  const budget = BigInt(Math.round(minMs * 1e6));
+  let elapsed = 0n;
+  let iterations = 0;
+  let items = 0;
+  while (elapsed < budget || iterations < minIterations) {
+    job.prepare?.();
+    const t0 = process.hrtime.bigint();
+    items += await job.runAsync();
+    elapsed += process.hrtime.bigint() - t0;
+    iterations++;
+  }
+  return { seconds: Number(elapsed) / 1e9, iterations, items };
+}

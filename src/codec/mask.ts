@@ -1,5 +1,6 @@
 import * as os from 'os';
 import { toBuffer } from './buffers';
+import { loadWasmMasker } from './wasm/mask-wasm';
 
 // The word loop XORs 32-bit lanes in the platform's byte order; the rotated key is built to match
 // a little-endian layout, so big-endian hosts take the byte loop.
@@ -16,6 +17,12 @@ const FUSED_MAX = 64;
 // the JS byte loop costs ~1.8 ns a byte, the lane loop ~60 ns to set up): XOR in place, and copy-and-XOR.
 const NATIVE_MIN = 32;
 const NATIVE_COPY_MIN = 64;
+
+// Without the addon, from these sizes the WebAssembly SIMD module (copy in, XOR, copy out) beats the JS lane
+// loop: in place, and copying (where the JS path pays a memcpy too). Measured with bench/mask.ts
+// (`npm run bench:mask`); below them the module call and the copies through its memory cost more than they save.
+const WASM_MIN = 2048;
+const WASM_COPY_MIN = 128;
 
 // Views are cached only over ArrayBuffers up to this size (Node's 8 KiB pool slabs, socket chunks):
 // the cache holds one reference, which must never pin a large buffer.
@@ -42,6 +49,9 @@ function loadNativeMasker(): NativeMasker | null {
 }
 
 const native = loadNativeMasker();
+// The addon, when installed, is faster still at every size (its loops read and write the caller's memory
+// directly, where the Wasm module must copy through its own), so the module is loaded only without it.
+const wasm = native === null ? loadWasmMasker() : null;
 const nativeKey = Buffer.alloc(4);
 
 // The addon takes the key as a Buffer: a shared one, filled per call (calls are synchronous), with plain
@@ -53,8 +63,12 @@ function setNativeKey(key32: number): void {
   nativeKey[3] = key32 >>> 24;
 }
 
-/** Which masking implementation is in use: 'bufferutil' (native, when installed) or 'js'. */
-export const maskImplementation: 'bufferutil' | 'js' = native === null ? 'js' : 'bufferutil';
+/**
+ * Which masking implementation is in use for all but small payloads: 'bufferutil' (the native addon, when the
+ * application has installed it), 'wasm' (the built-in WebAssembly SIMD module, the default), or 'js' (where
+ * WebAssembly SIMD is unavailable, or with `WSFLOW_NO_WASM=1`).
+ */
+export const maskImplementation: 'bufferutil' | 'wasm' | 'js' = native !== null ? 'bufferutil' : wasm !== null ? 'wasm' : 'js';
 
 let cachedBuffer: ArrayBufferLike | null = null;
 let cachedLanes: Int32Array = new Int32Array(0);
@@ -120,6 +134,10 @@ export function applyMask(data: Uint8Array, mask: Uint8Array): void {
     native.unmask(toBuffer(data), toBuffer(mask));
     return;
   }
+  if (wasm !== null && length >= WASM_MIN) {
+    wasm.xorInPlace(data, 0, length, key32At(mask, 0));
+    return;
+  }
   xorInPlace(data, 0, length, key32At(mask, 0));
 }
 
@@ -170,6 +188,10 @@ export function unmaskInto(source: Uint8Array, target: Buffer, offset: number, k
     native.mask(toBuffer(source), nativeKey, target, offset, length);
     return;
   }
+  if (wasm !== null && length >= WASM_COPY_MIN) {
+    wasm.xorCopy(source, target, offset, key32);
+    return;
+  }
   // memcpy runs at memory speed; the lane loop then XORs in place.
   target.set(source, offset);
   xorInPlace(target, offset, length, key32);
@@ -183,6 +205,10 @@ export function unmaskWithKey(data: Uint8Array, key32: number): void {
   if (native !== null && data.length >= NATIVE_MIN) {
     setNativeKey(key32);
     native.unmask(toBuffer(data), nativeKey);
+    return;
+  }
+  if (wasm !== null && data.length >= WASM_MIN) {
+    wasm.xorInPlace(data, 0, data.length, key32);
     return;
   }
   xorInPlace(data, 0, data.length, key32);

@@ -7,29 +7,53 @@ function byteLoop(data: Uint8Array, mask: Uint8Array): Uint8Array {
 
 type MaskModule = typeof import('../../src/codec/mask');
 
-// Loads the masking module afresh, with or without the optional native addon.
-function loadMask(noNative: boolean): MaskModule {
-  const saved = process.env.WSFLOW_NO_BUFFERUTIL;
-  if (noNative) process.env.WSFLOW_NO_BUFFERUTIL = '1';
-  else delete process.env.WSFLOW_NO_BUFFERUTIL;
+// Loads the masking module afresh, with or without the optional native addon and the WebAssembly module.
+function loadMask(noNative: boolean, noWasm: boolean): MaskModule {
+  const saved = { WSFLOW_NO_BUFFERUTIL: process.env.WSFLOW_NO_BUFFERUTIL, WSFLOW_NO_WASM: process.env.WSFLOW_NO_WASM };
+  const setFlag = (name: keyof typeof saved, value: string | undefined): void => {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  };
+  setFlag('WSFLOW_NO_BUFFERUTIL', noNative ? '1' : undefined);
+  setFlag('WSFLOW_NO_WASM', noWasm ? '1' : undefined);
   let loaded: MaskModule | undefined;
   jest.isolateModules(() => {
     loaded = require('../../src/codec/mask') as MaskModule;
   });
-  if (saved === undefined) delete process.env.WSFLOW_NO_BUFFERUTIL;
-  else process.env.WSFLOW_NO_BUFFERUTIL = saved;
+  setFlag('WSFLOW_NO_BUFFERUTIL', saved.WSFLOW_NO_BUFFERUTIL);
+  setFlag('WSFLOW_NO_WASM', saved.WSFLOW_NO_WASM);
   return loaded as MaskModule;
 }
 
 describe.each([
-  ['pure JS', true],
-  ['bufferutil when installed', false],
-])('masking (%s)', (_name, noNative) => {
-  const { applyMask: mask, maskInto, maskImplementation, rotateKey, unmaskInto } = loadMask(noNative);
+  ['pure JS', true, true, ['js']],
+  ['WebAssembly SIMD', true, false, ['wasm']],
+  ['bufferutil when installed', false, false, ['bufferutil', 'wasm']],
+])('masking (%s)', (_name, noNative, noWasm, expected) => {
+  const { applyMask: mask, maskInto, maskImplementation, rotateKey, unmaskInto, unmaskWithKey } = loadMask(noNative, noWasm);
 
   test('picks the expected implementation', () => {
-    if (noNative) expect(maskImplementation).toBe('js');
-    else expect(['js', 'bufferutil']).toContain(maskImplementation);
+    expect(expected).toContain(maskImplementation);
+  });
+
+  test('unmaskWithKey and applyMask agree with the byte loop on large views at any alignment (chunked past 64 KiB)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 200, max: 200_000 }), fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.nat(7), fc.nat(), (length, key, shift, seed) => {
+        const data = Buffer.alloc(length);
+        for (let i = 0; i < length; i++) data[i] = (seed + i * 131) & 0xff;
+        const expected = Buffer.from(byteLoop(data, key));
+        const backing = Buffer.alloc(length + 16, 0xaa);
+        const view = new Uint8Array(backing.buffer, backing.byteOffset + shift, length);
+        view.set(data);
+        unmaskWithKey(view, Buffer.from(key).readInt32LE(0));
+        expect(Buffer.from(view).equals(expected)).toBe(true);
+        mask(view, key);
+        expect(Buffer.from(view).equals(data)).toBe(true);
+        expect(backing.subarray(0, shift).every((b) => b === 0xaa)).toBe(true);
+        expect(backing.subarray(shift + length).every((b) => b === 0xaa)).toBe(true);
+      }),
+      { numRuns: 40 },
+    );
   });
 
   test('applyMask equals the byte-by-byte definition at every length and alignment', () => {

@@ -1,0 +1,125 @@
+// FrameEncoder as a stream: frames written together are serialized in batches (one push per batch), in order,
+// with backpressure from the readable side, and an invalid frame in the middle of a batch fails the stream
+// after the frames before it were encoded.
+import * as fc from 'fast-check';
+import { Readable, Writable } from 'stream';
+import { pipeline } from 'stream/promises';
+import { FrameEncoder, FrameParser, Opcode, type Frame, type FrameInput } from '../../src';
+
+function parseAll(bytes: Buffer, masked: boolean): Frame[] {
+  const frames: Frame[] = [];
+  const parser = new FrameParser({ requireMask: masked, maxPayload: 1 << 24 }, (frame) => {
+    frames.push({ ...frame, payload: Buffer.from(frame.payload) });
+  });
+  parser.push(Buffer.from(bytes));
+  return frames;
+}
+
+const frameArb = fc.record({
+  opcode: fc.constantFrom(Opcode.Text, Opcode.Binary, Opcode.Continuation),
+  fin: fc.boolean(),
+  // Around the size at which an unmasked payload is pushed on its own instead of copied.
+  payload: fc.oneof(fc.uint8Array({ maxLength: 200 }), fc.integer({ min: 2000, max: 70_000 }).map((n) => new Uint8Array(n).fill(n & 0xff))),
+});
+
+describe('FrameEncoder as a stream', () => {
+  test.each([false, true])('frames written in one go come out whole and in order (mask %s)', async (mask) => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(frameArb, { minLength: 1, maxLength: 40 }), async (inputs) => {
+        const encoder = new FrameEncoder({ mask });
+        const out: Buffer[] = [];
+        encoder.on('data', (b: Buffer) => out.push(b));
+        const ended = new Promise((resolve) => encoder.on('end', resolve));
+        const originals = inputs.map((f) => Buffer.from(f.payload));
+        for (const f of inputs) encoder.write(f);
+        encoder.end();
+        await ended;
+        const frames = parseAll(Buffer.concat(out), mask);
+        expect(frames.map((f) => [f.opcode, f.fin, Buffer.from(f.payload).toString('hex')])).toEqual(
+          inputs.map((f) => [f.opcode, f.fin, Buffer.from(f.payload).toString('hex')]),
+        );
+        // The caller's payloads are never mutated.
+        inputs.forEach((f, i) => expect(Buffer.from(f.payload).equals(originals[i])).toBe(true));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  test('small frames queued behind each other leave in one push', async () => {
+    const encoder = new FrameEncoder({ mask: true });
+    const pushes: number[] = [];
+    encoder.on('data', (b: Buffer) => pushes.push(b.length));
+    // A producer that respects backpressure: 16 objects are the writable side's high-water mark.
+    let accepted = 0;
+    while (encoder.write({ opcode: Opcode.Binary, payload: Buffer.alloc(16, 1) })) accepted++;
+    await new Promise((resolve) => encoder.once('drain', resolve));
+    // The first frame waited a tick for the others; all of them were serialized together.
+    expect(pushes).toEqual([(accepted + 1) * (2 + 4 + 16)]);
+  });
+
+  test('an unmasked payload of 2 KiB or more is pushed as it is, after its header', async () => {
+    const encoder = new FrameEncoder();
+    const pushes: Buffer[] = [];
+    encoder.on('data', (b: Buffer) => pushes.push(b));
+    const big = Buffer.alloc(4096, 7);
+    encoder.write({ opcode: Opcode.Text, payload: Buffer.from('a') });
+    encoder.write({ opcode: Opcode.Binary, payload: big });
+    encoder.write({ opcode: Opcode.Text, payload: Buffer.from('b') });
+    encoder.end();
+    await new Promise((resolve) => encoder.on('end', resolve));
+    expect(pushes.map((b) => b.length)).toEqual([3 + 4, 4096, 3]);
+    expect(pushes[1]).toBe(big);
+  });
+
+  test('backpressure: a reader that stops reading stops the writes, and resuming delivers everything', async () => {
+    const encoder = new FrameEncoder();
+    const payload = Buffer.alloc(1000, 3);
+    let written = 0;
+    while (encoder.write({ opcode: Opcode.Binary, payload }) && written < 10_000) written++;
+    // Nothing reads: the readable side fills to its high-water mark and the writable side then stops too.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(written).toBeLessThan(100);
+    expect(encoder.writableNeedDrain).toBe(true);
+    const total = written + 1;
+    let bytes = 0;
+    encoder.on('data', (b: Buffer) => (bytes += b.length));
+    encoder.end();
+    await new Promise((resolve) => encoder.on('end', resolve));
+    expect(bytes).toBe(total * (4 + 1000));
+  });
+
+  test('in a pipeline, from a Readable of frames to a Writable of bytes', async () => {
+    const frames: FrameInput[] = Array.from({ length: 500 }, (_, i) => ({ opcode: Opcode.Binary, payload: Buffer.alloc(i % 300, i & 0xff) }));
+    const chunks: Buffer[] = [];
+    await pipeline(
+      Readable.from(frames),
+      new FrameEncoder({ mask: true }),
+      new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          chunks.push(chunk);
+          callback();
+        },
+      }),
+    );
+    const decoded = parseAll(Buffer.concat(chunks), true);
+    expect(decoded.length).toBe(500);
+    decoded.forEach((f, i) => expect(Buffer.from(f.payload).equals(Buffer.from(frames[i].payload as Uint8Array))).toBe(true));
+    // Batches, not a push per frame.
+    expect(chunks.length).toBeLessThan(250);
+  });
+
+  test('an invalid frame in a batch: the frames before it are encoded, then the stream fails with a TypeError', async () => {
+    const encoder = new FrameEncoder();
+    const out: Buffer[] = [];
+    encoder.on('data', (b: Buffer) => out.push(b));
+    const failed = new Promise<Error>((resolve) => encoder.on('error', resolve));
+    encoder.write({ opcode: Opcode.Text, payload: Buffer.from('one') });
+    encoder.write({ opcode: Opcode.Text, payload: Buffer.from('two') });
+    encoder.write({ opcode: 0x3, payload: Buffer.from('reserved') });
+    encoder.write({ opcode: Opcode.Text, payload: Buffer.from('never') });
+    const err = await failed;
+    expect(err).toBeInstanceOf(TypeError);
+    expect(err.message).toMatch(/reserved/);
+    expect(parseAll(Buffer.concat(out), false).map((f) => Buffer.from(f.payload).toString())).toEqual(['one', 'two']);
+  });
+});
