@@ -15,6 +15,14 @@ export interface FrameEncoderOptions {
 // copying 2 KiB does).
 const SEPARATE_PAYLOAD_MIN = 2048;
 
+// A batch is serialized into buffers of about this size (a frame is never split): big enough that a push
+// carries many small frames, small enough that a batch of large masked frames is not one huge allocation.
+const SEGMENT_BYTES = 64 * 1024;
+
+// Frames the writable side queues before write() returns false (Node's objectMode default is 16): a batch
+// holds up to this many, so the producer's wait for 'drain' is paid once per this many frames.
+const WRITABLE_HIGH_WATER_MARK = 128;
+
 /** A queued write, as Writable hands a batch to `_writev`. */
 interface QueuedFrame {
   chunk: FrameInput;
@@ -51,7 +59,7 @@ export class FrameEncoder extends Transform {
   };
 
   constructor(options: FrameEncoderOptions = {}) {
-    super({ writableObjectMode: true, readableObjectMode: false });
+    super({ writableObjectMode: true, readableObjectMode: false, writableHighWaterMark: WRITABLE_HIGH_WATER_MARK });
     this.mask = options.mask ?? false;
   }
 
@@ -88,7 +96,7 @@ export class FrameEncoder extends Transform {
     }
   }
 
-  /** Serializes the pending first frame (if any) and `queued` into one buffer, pushes it, then calls `callback`. */
+  /** Serializes the pending first frame (if any) and `queued`, pushes the bytes, then calls `callback`. */
   private encode(queued: readonly QueuedFrame[], callback: TransformCallback | null): void {
     const first = this.pendingFirst;
     this.pendingFirst = null;
@@ -97,25 +105,27 @@ export class FrameEncoder extends Transform {
       return;
     }
     const mask = this.mask;
+    // Frame i of the batch: the pending first frame, then the queued ones.
     const skip = first === null ? 1 : 0;
     const frameCount = queued.length + 1 - skip;
-    // Size the batch's buffer: every header, and the payloads that are copied into it.
-    let count = 0;
-    let total = 0;
     let problem: string | null = null;
-    for (; count < frameCount; count++) {
-      const frame = count + skip === 0 ? (first as FrameInput) : queued[count + skip - 1].chunk;
-      problem = checkFrameInput(frame);
-      if (problem !== null) break;
-      const length = frame.payload === undefined ? 0 : frame.payload.length;
-      total += frameHeaderLength(length, mask) + (mask || length < SEPARATE_PAYLOAD_MIN ? length : 0);
-    }
     let more = true;
-    if (count > 0) {
+    for (let start = 0; start < frameCount && problem === null; ) {
+      // Size a segment: whole frames up to about SEGMENT_BYTES, every header and the payloads copied into it.
+      let end = start;
+      let total = 0;
+      for (; end < frameCount && total < SEGMENT_BYTES; end++) {
+        const frame = end + skip === 0 ? (first as FrameInput) : queued[end + skip - 1].chunk;
+        problem = checkFrameInput(frame);
+        if (problem !== null) break;
+        const length = frame.payload === undefined ? 0 : frame.payload.length;
+        total += frameHeaderLength(length, mask) + (mask || length < SEPARATE_PAYLOAD_MIN ? length : 0);
+      }
+      if (end === start) break;
       const out = Buffer.allocUnsafe(total);
       let position = 0;
       let pushedTo = 0;
-      for (let i = 0; i < count; i++) {
+      for (let i = start; i < end; i++) {
         const frame = i + skip === 0 ? (first as FrameInput) : queued[i + skip - 1].chunk;
         const payload = frame.payload;
         const length = payload === undefined ? 0 : payload.length;
@@ -135,6 +145,7 @@ export class FrameEncoder extends Transform {
         }
       }
       if (position > pushedTo) more = this.push(pushedTo === 0 ? out : out.subarray(pushedTo, position));
+      start = end;
     }
     if (problem !== null) {
       const error = new TypeError(`FrameEncoder: ${problem}`);

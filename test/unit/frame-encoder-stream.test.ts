@@ -49,12 +49,28 @@ describe('FrameEncoder as a stream', () => {
     const encoder = new FrameEncoder({ mask: true });
     const pushes: number[] = [];
     encoder.on('data', (b: Buffer) => pushes.push(b.length));
-    // A producer that respects backpressure: 16 objects are the writable side's high-water mark.
+    // A producer that respects backpressure: up to the writable side's high-water mark (128 frames).
     let accepted = 0;
     while (encoder.write({ opcode: Opcode.Binary, payload: Buffer.alloc(16, 1) })) accepted++;
     await new Promise((resolve) => encoder.once('drain', resolve));
     // The first frame waited a tick for the others; all of them were serialized together.
     expect(pushes).toEqual([(accepted + 1) * (2 + 4 + 16)]);
+  });
+
+  test('a batch of large masked frames is pushed in segments of about 64 KiB, never splitting a frame', async () => {
+    const encoder = new FrameEncoder({ mask: true });
+    const pushes: number[] = [];
+    encoder.on('data', (b: Buffer) => pushes.push(b.length));
+    for (let i = 0; i < 40; i++) encoder.write({ opcode: Opcode.Binary, payload: Buffer.alloc(5000, i) });
+    encoder.end();
+    await new Promise((resolve) => encoder.on('end', resolve));
+    const frame = 4 + 4 + 5000;
+    expect(pushes.reduce((a, b) => a + b, 0)).toBe(40 * frame);
+    expect(pushes.length).toBeGreaterThan(1);
+    for (const n of pushes) {
+      expect(n % frame).toBe(0);
+      expect(n).toBeLessThan(64 * 1024 + frame);
+    }
   });
 
   test('an unmasked payload of 2 KiB or more is pushed as it is, after its header', async () => {
@@ -78,7 +94,7 @@ describe('FrameEncoder as a stream', () => {
     while (encoder.write({ opcode: Opcode.Binary, payload }) && written < 10_000) written++;
     // Nothing reads: the readable side fills to its high-water mark and the writable side then stops too.
     await new Promise((resolve) => setImmediate(resolve));
-    expect(written).toBeLessThan(100);
+    expect(written).toBeLessThan(300);
     expect(encoder.writableNeedDrain).toBe(true);
     const total = written + 1;
     let bytes = 0;
