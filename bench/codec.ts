@@ -6,10 +6,11 @@
  *   npm run bench:codec -- --quick      # 3 short repetitions (~30 s)
  *   node dist/bench/codec.js --help     # all options
  *
- * Layout: this process only coordinates. Three forked workers measure, one request at a time (so they
- * never compete for the 2 cores): "wsflow" (wsflow and the Buffer.copy reference), "ws" (ws with
- * WS_NO_BUFFER_UTIL=1) and "ws-bufferutil" (ws as it loads by default, picking up bufferutil).
- * ws decides at require time whether to use bufferutil, hence a process per variant.
+ * Layout: this process only coordinates. Four forked workers measure, one request at a time (so they
+ * never compete for the 2 cores): "wsflow" (wsflow with no addon, WSFLOW_NO_BUFFERUTIL=1, plus the
+ * Buffer.copy and identity-Transform references), "wsflow-bufferutil" (wsflow picking the addon up), "ws"
+ * (ws with WS_NO_BUFFER_UTIL=1) and "ws-bufferutil" (ws as it loads by default, picking up bufferutil).
+ * Both libraries decide at load time whether to use bufferutil, hence a process per variant.
  *
  * Cells (direction × payload size) are interleaved: in every repetition, each cell measures all its
  * implementations back to back, in an order rotated per repetition. wsflow's ratio to a ws variant is
@@ -855,10 +856,19 @@ const METHOD_NOTES = `How it is measured (\`bench/codec.ts\`):
   their cost is per frame, not per byte), all from the same payload buffer; every output buffer is consumed. ws: \`Sender.frame(data, {fin, opcode: 2, mask, readOnly: true})\`
   (how \`WebSocket#send\` frames a Buffer: the caller's payload is not masked in place). wsflow:
   \`serializeFrame(0x82, payload, masked)\`. Masked = client role, unmasked = server role.
+- **Streams**: \`FrameEncoder\` rows write the same frame object (\`{ opcode: 2, payload }\`) into one long-lived
+  encoder as a pipeline producer does (\`write()\` until it returns false, then wait for \`'drain'\`), and the
+  time runs until all the bytes have come out of its readable side (\`'data'\`, flowing). The identity row is
+  \`new Transform({ objectMode: true, transform: (c, _, cb) => cb(null, c) })\` driven the same way: the
+  least any objectMode Transform costs per frame.
+- **wsflow** rows run with no addon (\`WSFLOW_NO_BUFFERUTIL=1\`: masking by the WebAssembly SIMD module, as
+  the package installs); **+ bufferutil** rows with the addon picked up. Each worker checks
+  \`maskImplementation\` at startup.
 - **Buffer.copy**: the same bytes copied into a preallocated buffer: the whole stream in 64 KiB chunks
   (decode), one frame's bytes per frame (encode). A memory-bandwidth reference, not a competitor.
-- Three worker processes, one request at a time: wsflow (and Buffer.copy), ws with \`WS_NO_BUFFER_UTIL=1\`,
-  and ws with bufferutil (checked to be the native addon), started afresh for every repetition: how V8
+- Four worker processes, one request at a time: wsflow without the addon (and Buffer.copy and the identity
+  Transform), wsflow with it, ws with \`WS_NO_BUFFER_UTIL=1\`, and ws with bufferutil (checked to be the
+  native addon), started afresh for every repetition: how V8
   compiles the same loop varies from process to process (±20% here), so one process per kind for a whole
   run was a fixed bias. Each worker builds the same inputs from a seeded PRNG (checked by hash), verifies
   every implementation's output once, warms every function up, and runs a full GC before each measurement.

@@ -2,13 +2,18 @@
 import * as path from 'path';
 import type { ServerSpec } from './processes';
 
-export type ImplId = 'wsflow' | 'ws' | 'ws-bufferutil' | 'gorilla';
-export const IMPLS: readonly ImplId[] = ['wsflow', 'ws', 'ws-bufferutil', 'gorilla'];
+/**
+ * `wsflow` is the package as installed, with no addon (WSFLOW_NO_BUFFERUTIL=1: it masks with its WebAssembly
+ * module); `wsflow-bufferutil` picks the native addon up, as it does when the application has installed it.
+ */
+export type ImplId = 'wsflow' | 'wsflow-bufferutil' | 'ws' | 'ws-bufferutil' | 'gorilla';
+export const IMPLS: readonly ImplId[] = ['wsflow', 'wsflow-bufferutil', 'ws', 'ws-bufferutil', 'gorilla'];
 /** The anchors wsflow is compared with. */
-export const ANCHORS: readonly Exclude<ImplId, 'wsflow'>[] = ['ws', 'ws-bufferutil', 'gorilla'];
+export const ANCHORS: readonly Exclude<ImplId, 'wsflow' | 'wsflow-bufferutil'>[] = ['ws', 'ws-bufferutil', 'gorilla'];
 
 export const IMPL_LABELS: Record<ImplId, string> = {
-  wsflow: 'wsflow',
+  wsflow: 'wsflow (no addon)',
+  'wsflow-bufferutil': 'wsflow + bufferutil',
   ws: 'ws (no addon)',
   'ws-bufferutil': 'ws + bufferutil',
   gorilla: 'gorilla/websocket',
@@ -28,9 +33,23 @@ export function serverSpec(impl: ImplId, o: ServerOptions): ServerSpec {
   const compress = o.compress ? ['--compress'] : [];
   switch (impl) {
     case 'wsflow':
+    case 'wsflow-bufferutil': {
+      const addon = impl === 'wsflow-bufferutil';
       return {
-        cmd: [process.execPath, '--expose-gc', ...(o.wsflowNodeFlags ?? []), path.join(servers, 'wsflow-echo.js'), '--api', o.wsflowApi, ...compress],
+        cmd: [
+          process.execPath,
+          '--expose-gc',
+          ...(o.wsflowNodeFlags ?? []),
+          path.join(servers, 'wsflow-echo.js'),
+          '--api',
+          o.wsflowApi,
+          '--mask',
+          addon ? 'bufferutil' : 'wasm',
+          ...compress,
+        ],
+        env: { WSFLOW_NO_BUFFERUTIL: addon ? undefined : '1', WSFLOW_NO_WASM: undefined },
       };
+    }
     case 'ws':
       return { cmd: [process.execPath, '--expose-gc', path.join(servers, 'ws-echo.js'), ...compress], env: { WS_NO_BUFFER_UTIL: '1' } };
     case 'ws-bufferutil':

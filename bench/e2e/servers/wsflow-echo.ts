@@ -7,10 +7,16 @@
 // ws's `on('message')` + `send()`. `await` is the README's backpressured idiom
 // (`for await (const m of ws) await ws.writeMessage(m.data, m.type)`); `data` (readable.on('data')) and
 // `pipe` (readable.pipe(writable)) compare the stream APIs: `npm run bench -- --wsflow-api await`.
-import { WebSocketServer, type WebSocket } from '../../../src';
+import { WebSocketServer, maskImplementation, type WebSocket } from '../../../src';
 import { MAX_PAYLOAD, parseArgs, serveControl } from './control';
 
 const args = parseArgs(process.argv.slice(2));
+// `--mask wasm|bufferutil`: the masking this variant is meant to measure (set by its environment).
+const expectedMask = args.get('mask');
+if (expectedMask !== undefined && expectedMask !== maskImplementation) {
+  console.error(`wsflow-echo: masking with ${maskImplementation}, expected ${expectedMask}`);
+  process.exit(1);
+}
 const api = args.get('api') ?? 'event';
 const compression = args.has('compress');
 
