@@ -23,12 +23,17 @@ const SEGMENT_BYTES = 64 * 1024;
 // holds up to this many, so the producer's wait for 'drain' is paid once per this many frames.
 const WRITABLE_HIGH_WATER_MARK = 128;
 
+function headerByte(frame: FrameInput): number {
+  return firstHeaderByte(frame.fin ?? true, frame.rsv1 ?? false, frame.opcode, frame.rsv2, frame.rsv3);
+}
+
 /** A queued write, as Writable hands a batch to `_writev`. */
 interface QueuedFrame {
   chunk: FrameInput;
 }
 
 const NO_FRAMES: readonly QueuedFrame[] = [];
+const NO_FRAME = null as unknown as FrameInput;
 
 /**
  * {@link FrameInput} objects in, wire bytes out, with the shortest length encoding.
@@ -48,7 +53,7 @@ export class FrameEncoder extends Transform {
   /** A write callback held because the readable side is full: called from `_read`. */
   private waiting: TransformCallback | null = null;
   /** One queued frame, for `_write` to hand to `encode` without allocating. */
-  private readonly single: QueuedFrame[] = [{ chunk: null as unknown as FrameInput }];
+  private readonly single: QueuedFrame[] = [{ chunk: NO_FRAME }];
   private readonly endBatch = (): void => {
     if (this.corkedForBatch) {
       this.corkedForBatch = false;
@@ -66,8 +71,11 @@ export class FrameEncoder extends Transform {
   override _write(frame: FrameInput, _encoding: BufferEncoding, callback: TransformCallback): void {
     if (this.pendingFirst !== null) {
       // The one frame queued behind the first when the batch ends.
-      this.single[0].chunk = frame;
-      this.encode(this.single, callback);
+      const single = this.single;
+      single[0].chunk = frame;
+      this.encode(single, callback);
+      // Not kept: the slot must not hold on to the caller's payload.
+      single[0].chunk = NO_FRAME;
       return;
     }
     // A new batch: hold this frame, let the writes of this tick queue (corked), encode them all at its end.
@@ -111,40 +119,47 @@ export class FrameEncoder extends Transform {
     let problem: string | null = null;
     let more = true;
     for (let start = 0; start < frameCount && problem === null; ) {
-      // Size a segment: whole frames up to about SEGMENT_BYTES, every header and the payloads copied into it.
+      // Size a segment: whole frames up to about SEGMENT_BYTES, headers and payloads. It ends before an
+      // unmasked payload too large to copy, which goes alone: its header, then the payload as it is.
       let end = start;
       let total = 0;
+      let alone = false;
       for (; end < frameCount && total < SEGMENT_BYTES; end++) {
         const frame = end + skip === 0 ? (first as FrameInput) : queued[end + skip - 1].chunk;
         problem = checkFrameInput(frame);
         if (problem !== null) break;
         const length = frame.payload === undefined ? 0 : frame.payload.length;
-        total += frameHeaderLength(length, mask) + (mask || length < SEPARATE_PAYLOAD_MIN ? length : 0);
+        if (!mask && length >= SEPARATE_PAYLOAD_MIN) {
+          alone = end === start;
+          break;
+        }
+        total += frameHeaderLength(length, mask) + length;
+      }
+      if (alone) {
+        const frame = start + skip === 0 ? (first as FrameInput) : queued[start + skip - 1].chunk;
+        const payload = frame.payload as Uint8Array;
+        const header = Buffer.allocUnsafe(frameHeaderLength(payload.length, false));
+        writeFrameHeader(header, 0, headerByte(frame), payload.length, false);
+        this.push(header);
+        more = this.push(toBuffer(payload));
+        start++;
+        continue;
       }
       if (end === start) break;
+      // Pushed whole: a subarray of it would cost more than the copies of the small payloads in it.
       const out = Buffer.allocUnsafe(total);
       let position = 0;
-      let pushedTo = 0;
       for (let i = start; i < end; i++) {
         const frame = i + skip === 0 ? (first as FrameInput) : queued[i + skip - 1].chunk;
         const payload = frame.payload;
         const length = payload === undefined ? 0 : payload.length;
-        const firstByte = firstHeaderByte(frame.fin ?? true, frame.rsv1 ?? false, frame.opcode, frame.rsv2, frame.rsv3);
-        position += writeFrameHeader(out, position, firstByte, length, mask);
+        position += writeFrameHeader(out, position, headerByte(frame), length, mask);
         if (length === 0 || payload === undefined) continue;
-        if (mask) {
-          maskInto(payload, out, position, position - 4);
-          position += length;
-        } else if (length < SEPARATE_PAYLOAD_MIN) {
-          out.set(payload, position);
-          position += length;
-        } else {
-          this.push(out.subarray(pushedTo, position));
-          more = this.push(toBuffer(payload));
-          pushedTo = position;
-        }
+        if (mask) maskInto(payload, out, position, position - 4);
+        else out.set(payload, position);
+        position += length;
       }
-      if (position > pushedTo) more = this.push(pushedTo === 0 ? out : out.subarray(pushedTo, position));
+      more = this.push(out);
       start = end;
     }
     if (problem !== null) {
