@@ -49,8 +49,9 @@ function loadNativeMasker(): NativeMasker | null {
 }
 
 const native = loadNativeMasker();
-// The addon, when installed, is faster still at every size (its loops read and write the caller's memory
-// directly, where the Wasm module must copy through its own), so the module is loaded only without it.
+// The addon, when installed, is faster still (1.5–3× in place; copying, about even up to 4 KiB and up to 2.5×
+// above): its loops read and write the caller's memory directly, where the Wasm module must copy through its
+// own. So the module is loaded only without it.
 const wasm = native === null ? loadWasmMasker() : null;
 const nativeKey = Buffer.alloc(4);
 
