@@ -75,6 +75,27 @@ export class HandshakeError extends Error {
   }
 }
 
+/**
+ * The proxy between the client and the server failed the attempt: it refused the tunnel (`status` is its
+ * HTTP answer, e.g. 407 or 403; 407 also for a SOCKS authentication failure), could not be reached
+ * (`status` 0, the network error as `cause`), answered something that is not its protocol, or, for
+ * SOCKS, replied with an error (`socksReply`). It is a {@link HandshakeError}, so code that only knows
+ * those keeps working; the message names the proxy without its credentials.
+ */
+export class ProxyError extends HandshakeError {
+  override name = 'ProxyError';
+  /** The proxy's URL without credentials, e.g. `http://127.0.0.1:3128`. */
+  readonly proxy: string;
+  /** For SOCKS: the reply code (SOCKS5 REP, SOCKS4 CD), or `undefined`. */
+  readonly socksReply: number | undefined;
+
+  constructor(proxy: string, status: number, message: string, options?: { cause?: unknown; socksReply?: number }) {
+    super(status, message, {}, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    this.proxy = proxy;
+    this.socksReply = options?.socksReply;
+  }
+}
+
 /** True when `err` is a {@link CloseError} whose code is one of `codes` (any code when none is given). */
 export function isCloseError(err: unknown, ...codes: number[]): err is CloseError {
   return err instanceof CloseError && (codes.length === 0 || codes.includes(err.code));

@@ -15,6 +15,7 @@ export {
   WebSocketError,
   CloseError,
   HandshakeError,
+  ProxyError,
   CloseCode,
   isCloseError,
   isUnexpectedCloseError,
@@ -24,8 +25,8 @@ export type { Message, MessageType, CloseInfo, WriteOptions, WebSocketOptions, W
 export type { KeepAliveOptions } from './connection/keepalive';
 export { Upgrader, DEFAULT_HANDSHAKE_TIMEOUT, writeHandshakeError, checkSameOrigin } from './handshake/server';
 export type { UpgraderOptions } from './handshake/server';
-export { connect, DEFAULT_CONNECT_TIMEOUT } from './handshake/client';
-export type { ConnectOptions } from './handshake/client';
+export { connect, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REDIRECTS } from './handshake/client';
+export type { ConnectOptions, ConnectTlsOptions, ProxyOption, CreateConnection, TransportOptions } from './handshake/client';
 export { WebSocketServer } from './server';
 export { Hub, MAX_TOPIC_LENGTH, DEFAULT_BACKPRESSURE_LIMIT } from './fanout/hub';
 export type { HubOptions, PublishOptions, HubStats, HubEvents } from './fanout/hub';
