@@ -27,6 +27,8 @@ export { Upgrader, DEFAULT_HANDSHAKE_TIMEOUT, writeHandshakeError, checkSameOrig
 export type { UpgraderOptions } from './handshake/server';
 export { connect, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REDIRECTS } from './handshake/client';
 export type { ConnectOptions, ConnectTlsOptions, ProxyOption, CreateConnection, TransportOptions } from './handshake/client';
+export { reconnect, defaultShouldRetry, RECONNECT_DEFAULTS } from './client/reconnect';
+export type { ReconnectOptions, RetryInfo, RetryReason } from './client/reconnect';
 export { WebSocketServer } from './server';
 export { Hub, MAX_TOPIC_LENGTH, DEFAULT_BACKPRESSURE_LIMIT } from './fanout/hub';
 export type { HubOptions, PublishOptions, HubStats, HubEvents } from './fanout/hub';
