@@ -18,7 +18,7 @@ import { WebSocket, type WebSocketOptions } from '../connection/websocket';
 import { proxyFromEnvironment } from '../transport/proxy-env';
 import { parseProxyUrl, type ProxyConfig } from '../transport/proxy-url';
 import {
-  holdErrors,
+  adoptTransport,
   openTransport,
   pickTlsOptions,
   type ConnectTlsOptions,
@@ -602,7 +602,6 @@ function upgradeOver(
       reject(e);
       return;
     }
-    socket.removeListener('error', holdErrors);
     // Permanent: destroying an unanswered request emits 'socket hang up', which must not crash anyone.
     req.on('error', ignoreError);
     const { compression, protocols } = p;
@@ -699,7 +698,9 @@ function upgradeOver(
     req.on('response', onResponse);
     req.on('upgrade', onUpgrade);
     signal.addEventListener('abort', onAbort, { once: true });
-    if (signal.aborted) onAbort();
+    const early = adoptTransport(socket);
+    if (early !== undefined) fail(early);
+    else if (signal.aborted) onAbort();
     else req.end();
   });
 }

@@ -189,16 +189,29 @@ function ignoreError(): void {
   /* the promise in flight reports it */
 }
 
-/** A socket's errors while nobody else listens yet: {@link openTransport}'s caller removes it. */
-export function holdErrors(): void {
-  /* the handshake, attached next, reports them */
+/** Errors a transport emitted before the handshake listened: kept for {@link adoptTransport}. */
+const heldErrors = new WeakMap<Duplex, Error>();
+
+function holdErrors(this: Duplex, err: Error): void {
+  if (!heldErrors.has(this)) heldErrors.set(this, err);
 }
 
 /**
- * The seam: opens the byte stream the opening handshake is written to, following `plan`. Built-in
- * transports resolve once connected (and through the proxy); a custom one as soon as it returns its
- * Duplex. Aborting `signal` destroys what was opened and rejects with the signal's reason. The returned
- * stream carries {@link holdErrors} as an 'error' listener, to be removed once the caller listens.
+ * Takes over a stream from {@link openTransport}: stops holding its errors and returns the first one
+ * it emitted meanwhile (a connect error can be emitted on the next tick, before the caller listens).
+ */
+export function adoptTransport(socket: Duplex): Error | undefined {
+  socket.removeListener('error', holdErrors);
+  const err = heldErrors.get(socket);
+  heldErrors.delete(socket);
+  return err;
+}
+
+/**
+ * The seam: opens the byte stream the opening handshake is written to, following `plan`. A direct
+ * socket is returned while it connects; a proxy tunnel once open; a custom transport as soon as it
+ * returns its Duplex. Aborting `signal` destroys what was opened and rejects with the signal's reason. The caller
+ * passes the stream to {@link adoptTransport} once it listens for errors itself.
  */
 export async function openTransport(plan: TransportPlan, signal: AbortSignal): Promise<Duplex> {
   if (signal.aborted) throw abortReason(signal);
@@ -242,16 +255,9 @@ export async function openTransport(plan: TransportPlan, signal: AbortSignal): P
     return socket;
   }
   const where = plan.socketPath !== undefined ? { path: plan.socketPath } : { host: plan.hostname, port: plan.port };
+  // Handed over while still connecting, as http.request does with its own sockets: the request is
+  // queued on it, and its connect and TLS errors reach the request's 'error'.
   const direct = plan.secure ? tls.connect({ ...tlsTarget(plan.tls, plan.hostname), ...where }) : net.connect(where);
-  direct.on('error', ignoreError);
-  try {
-    await connected(direct, plan.secure ? 'secureConnect' : 'connect', signal, (err) => err);
-  } catch (err) {
-    direct.destroy();
-    throw err;
-  } finally {
-    direct.removeListener('error', ignoreError);
-  }
   direct.on('error', holdErrors);
   return direct;
 }
