@@ -1,6 +1,6 @@
 // Real proxies for client tests, each on a free loopback port with a throw-away config in a temp dir:
 // squid (HTTP, and HTTPS with https_port), tinyproxy (HTTP, with a ConnectPort allow-list) and microsocks
-// (SOCKS5, optionally with username/password). Every proxy started is stopped by stopAllProxies() —
+// (SOCKS5, optionally with username/password), danted (dante-server: SOCKS4 and SOCKS5, no auth). Every proxy started is stopped by stopAllProxies() —
 // call it from afterAll — or by its own stop().
 import { execFileSync, spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
@@ -11,9 +11,10 @@ import * as path from 'path';
 export const SQUID = '/usr/sbin/squid';
 export const TINYPROXY = '/usr/bin/tinyproxy';
 export const MICROSOCKS = '/usr/bin/microsocks';
+export const DANTED = '/usr/sbin/danted';
 
 /** Whether the proxy binaries are installed (scripts/install-peers.sh). */
-export const proxiesInstalled = (): boolean => [SQUID, TINYPROXY, MICROSOCKS].every((p) => fs.existsSync(p));
+export const proxiesInstalled = (): boolean => [SQUID, TINYPROXY, MICROSOCKS, DANTED].every((p) => fs.existsSync(p));
 
 export interface RunningProxy {
   /** Where it listens (127.0.0.1). */
@@ -211,4 +212,25 @@ export async function startMicrosocks(opts: { auth?: { user: string; password: s
   const args = ['-i', '127.0.0.1', '-p', String(port)];
   if (opts.auth !== undefined) args.push('-u', opts.auth.user, '-P', opts.auth.password);
   return launch(MICROSOCKS, args, dir, [port], undefined);
+}
+
+/**
+ * danted (Dante) as a SOCKS server without authentication: it speaks SOCKS4 and SOCKS5 (not SOCKS4a's
+ * host names, which it refuses). It needs `user.privileged`/`user.unprivileged`, so root runs it as nobody.
+ */
+export async function startDanted(): Promise<RunningProxy> {
+  const dir = tempDir('danted');
+  const port = await freePort();
+  const lines = [
+    `logoutput: ${dir}/danted.log`,
+    `internal: 127.0.0.1 port = ${port}`,
+    'external: 127.0.0.1',
+    'socksmethod: none',
+    'clientmethod: none',
+    ...(process.getuid?.() === 0 ? ['user.privileged: root', 'user.unprivileged: nobody'] : []),
+    'client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }',
+    'socks pass { from: 127.0.0.0/8 to: 127.0.0.0/8 command: connect }',
+  ];
+  fs.writeFileSync(path.join(dir, 'danted.conf'), `${lines.join('\n')}\n`);
+  return launch(DANTED, ['-f', path.join(dir, 'danted.conf'), '-N', '1', '-p', path.join(dir, 'danted.pid')], dir, [port], path.join(dir, 'danted.log'));
 }

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import { connect, ProxyError, type ConnectOptions, type WebSocket } from '../../src';
 import { makeCert, type TestCert } from '../helpers/certs';
 import { startEchoTarget, type EchoTarget } from '../helpers/echo-targets';
-import { proxiesInstalled, startMicrosocks, startSquid, startTinyproxy, stopAllProxies, freePort, type RunningProxy } from '../helpers/proxies';
+import { proxiesInstalled, startDanted, startMicrosocks, startSquid, startTinyproxy, stopAllProxies, freePort, type RunningProxy } from '../helpers/proxies';
 import { describePeer } from './helpers';
 
 jest.setTimeout(60_000);
@@ -205,6 +205,26 @@ describePeer('proxies (squid, tinyproxy, microsocks)', proxiesInstalled(), () =>
       expect(err).toBeInstanceOf(ProxyError);
       expect((err as ProxyError).socksReply).toBe(5);
       expect((err as Error).message).toContain('connection refused');
+    });
+  });
+
+  describe('danted (SOCKS4 and SOCKS5)', () => {
+    let dante: RunningProxy;
+    beforeAll(async () => {
+      dante = await startDanted();
+    });
+
+    test.each(['socks4', 'socks5', 'socks5h'])('%s: ws: and wss: targets', async (scheme) => {
+      // socks4 resolves localhost here and sends the IPv4 address; socks5h sends the name.
+      await roundTrip(`ws://localhost:${ws.port}/`, { proxy: `${scheme}://127.0.0.1:${dante.port}` });
+      await roundTrip(wssUrl(), { ...tls(), proxy: `${scheme}://127.0.0.1:${dante.port}` });
+    });
+
+    test('socks4a host names are refused by Dante: its SOCKS4 reply 91, named', async () => {
+      const err = await connect(`ws://localhost:${ws.port}/`, { proxy: `socks4a://127.0.0.1:${dante.port}` }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ProxyError);
+      expect(err).toMatchObject({ socksReply: 91 });
+      expect((err as Error).message).toContain('request rejected or failed');
     });
   });
 
