@@ -103,8 +103,12 @@ function checkSocket(ws: unknown): asserts ws is WebSocket {
   if (!(ws instanceof WebSocket)) throw new TypeError('Not a wsflow WebSocket');
 }
 
+// A lone surrogate: UTF-8 has no encoding for it, so two such topics would become one on a broker.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function checkTopic(topic: unknown): asserts topic is string {
   if (typeof topic !== 'string' || topic.length === 0) throw new TypeError('A topic is a non-empty string');
+  if (LONE_SURROGATE.test(topic)) throw new TypeError('A topic must be well-formed Unicode (no lone surrogate)');
   // A UTF-16 unit is at most 3 UTF-8 bytes: most topics are decided without counting.
   if (topic.length * 3 > MAX_TOPIC_LENGTH && Buffer.byteLength(topic, 'utf8') > MAX_TOPIC_LENGTH) {
     throw new TypeError(`A topic is at most ${MAX_TOPIC_LENGTH} bytes of UTF-8`);

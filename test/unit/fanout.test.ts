@@ -66,12 +66,14 @@ describe('Hub: input checks', () => {
 
   test('topics: a non-empty string of at most MAX_TOPIC_LENGTH UTF-8 bytes', async () => {
     const hub = new Hub();
-    for (const bad of ['', 42, null, undefined, {}, 'x'.repeat(MAX_TOPIC_LENGTH + 1), 'é'.repeat(MAX_TOPIC_LENGTH / 2 + 1)]) {
+    const badTopics = ['', 42, null, undefined, {}, 'x'.repeat(MAX_TOPIC_LENGTH + 1), 'é'.repeat(MAX_TOPIC_LENGTH / 2 + 1), 'a\uD800', '\uDC00b', 'a\uDC00\uD800'];
+    for (const bad of badTopics) {
       expect(() => hub.publish(bad as string, 'm')).toThrow(TypeError);
       expect(() => hub.subscriberCount(bad as string)).toThrow(TypeError);
     }
     expect(hub.publish('x'.repeat(MAX_TOPIC_LENGTH), 'm')).toBe(0);
     expect(hub.publish('é'.repeat(MAX_TOPIC_LENGTH / 2), 'm')).toBe(0);
+    expect(hub.publish('emoji \uD83D\uDE00 ok', 'm')).toBe(0);
     await hub.close();
   });
 
