@@ -1,6 +1,7 @@
 // What the fan-out benchmark measures: the implementations, the cells, and how each server is started.
 import * as fs from 'fs';
 import * as path from 'path';
+import { DEFAULT_BACKPRESSURE_LIMIT } from '../../src';
 import type { ServerSpec } from '../e2e/processes';
 import type { PayloadKind, PayloadSpec } from './payload';
 
@@ -48,9 +49,15 @@ export interface MemoryCell {
   impls: ('wsflow' | 'ws')[];
 }
 
-/** The same throughput run without and with one subscriber that never reads. */
+/**
+ * The same throughput run without and with one subscriber that never reads, the hub at its default
+ * backpressureLimit. Large messages to 100 subscribers, so that the never-reading one gets megabytes
+ * per second: the kernel buffers up to 4 MiB of a loopback connection (tcp_wmem) before the process
+ * holds any, and the limit must be reached within the warm-up.
+ */
 export interface SlowCell extends CellBase {
   type: 'slow';
+  backpressureLimit: number;
   impls: ('wsflow' | 'wsflow-slow')[];
 }
 
@@ -93,7 +100,7 @@ export function allCells(quick: boolean): Cell[] {
   cells.push({ type: 'throughput', id: 'json-deflate-1KiB-c1000', size: 1024, conns: 1000, payload: 'json', compress: true, impls: ['wsflow', 'ws'] });
   if (!quick) cells.push({ type: 'throughput', id: 'json-deflate-1KiB-c10000', size: 1024, conns: 10_000, payload: 'json', compress: true, impls: ['wsflow', 'ws'] });
   cells.push({ type: 'latency', id: 'latency-1KiB-c1000', size: 1024, conns: 1000, payload: 'binary', of: 'bin-1KiB-c1000', impls: local });
-  cells.push({ type: 'slow', id: 'slow-1KiB-c1000', size: 1024, conns: 1000, payload: 'binary', impls: ['wsflow', 'wsflow-slow'] });
+  cells.push({ type: 'slow', id: 'slow-16KiB-c100', size: 16 * 1024, conns: 100, payload: 'binary', backpressureLimit: DEFAULT_BACKPRESSURE_LIMIT, impls: ['wsflow', 'wsflow-slow'] });
   cells.push({ type: 'memory', id: 'memory', conns: 10_000, topics: 10, impls: ['wsflow', 'ws'] });
   cells.push({ type: 'redis', id: 'redis-1KiB-c1000', size: 1024, conns: 1000, payload: 'alnum', impls: ['wsflow', 'ws', 'socket.io'] });
   return cells;
@@ -116,6 +123,8 @@ export interface ServerOptions {
   rate: number;
   compress: boolean;
   backpressureLimit?: number;
+  /** wsflow: sample the largest bufferedAmount (slow-consumer cell). */
+  trackBuffered?: boolean;
 }
 
 function serversDir(root: string): string {
@@ -149,7 +158,8 @@ export function localServerSpec(impl: LocalImpl, o: ServerOptions): ServerSpec {
   switch (impl) {
     case 'wsflow': {
       const limit = o.backpressureLimit !== undefined ? ['--backpressure-limit', String(o.backpressureLimit)] : [];
-      return { cmd: [process.execPath, '--expose-gc', path.join(dir, 'wsflow-fanout.js'), ...publisherArgs(o, '--'), ...compress, ...limit] };
+      const track = o.trackBuffered === true ? ['--track-buffered'] : [];
+      return { cmd: [process.execPath, '--expose-gc', path.join(dir, 'wsflow-fanout.js'), ...publisherArgs(o, '--'), ...compress, ...limit, ...track] };
     }
     case 'ws':
       return { cmd: [process.execPath, '--expose-gc', path.join(dir, 'ws-fanout.js'), ...publisherArgs(o, '--'), ...compress] };

@@ -19,6 +19,8 @@ export interface FanRun {
   rate?: number;
   /** Publishes the wsflow hub did not queue to a subscriber over its backpressure limit. */
   dropped?: number;
+  /** The largest bufferedAmount of any connection, sampled every 50 ms (slow-consumer cell). */
+  maxBuffered?: number;
   /** The wsflow server's backpressure limit in bytes, as it reported it. */
   backpressureLimit?: number;
   result?: LoadgenResult;
@@ -205,13 +207,16 @@ export function checkTargets(data: ResultsFile): TargetCheck[] {
       { label: 'wsflow heap per subscription', v: med(data, 'memory', 'wsflow', 'heapPerSub'), ok: (v) => v < 100, show: bytes },
     ]);
   }
-  const slow = data.cells.find((c) => c.type === 'slow');
+  const slow = data.cells.find((c): c is Extract<Cell, { type: 'slow' }> => c.type === 'slow');
   if (slow !== undefined) {
+    const slowRuns = data.runs.filter((x) => x.cell === slow.id && x.impl === 'wsflow-slow' && x.ok);
+    const maxBuffered = max(slowRuns.map((x) => num(x.maxBuffered)));
     const growth = med(data, slow.id, 'wsflow-slow', 'rssGrowth') - med(data, slow.id, 'wsflow', 'rssGrowth');
-    const limit = median(data.runs.filter((x) => x.cell === slow.id && x.impl === 'wsflow-slow').map((x) => num(x.backpressureLimit)));
-    check('slow consumer: deliveries/s to the others within 10% of the run without it; extra RSS ≤ backpressureLimit', [
+    check(`slow consumer (backpressureLimit ${bytes(slow.backpressureLimit)}): deliveries/s to the others within 10% of the run without it; the process holds no more than the limit for it`, [
       { label: 'with ÷ without', v: ratio(data, slow.id, 'wsflow-slow', 'wsflow', 'deliveriesPerSec').median, ok: (v) => v >= 0.9 },
-      { label: `extra RSS growth (limit ${Number.isFinite(limit) ? bytes(limit) : 'the hub default'})`, v: growth, ok: (v) => !Number.isFinite(limit) || v <= limit, show: mib },
+      // One message may be queued past the limit: the check is made before queueing it.
+      { label: 'largest bufferedAmount seen', v: maxBuffered, ok: (v) => v <= slow.backpressureLimit + slow.size + 14, show: bytes },
+      { label: 'extra RSS growth (context: RSS moves by MiBs from run to run)', v: growth, ok: () => true, show: mib },
     ]);
   }
   const redis = data.cells.find((c) => c.type === 'redis');
@@ -326,7 +331,9 @@ function slowText(data: ResultsFile): string | null {
   const cell = data.cells.find((c) => c.type === 'slow');
   if (cell === undefined || !data.runs.some((r) => r.cell === cell.id && r.ok)) return null;
   const d = (impl: ImplId): string =>
-    `${formatCount(med(data, cell.id, impl, 'deliveriesPerSec'))} deliveries/s, RSS growth ${mib(med(data, cell.id, impl, 'rssGrowth'))}, dropped ${median(data.runs.filter((r) => r.cell === cell.id && r.impl === impl).map((r) => num(r.dropped)))}`;
+    `${formatCount(med(data, cell.id, impl, 'deliveriesPerSec'))} deliveries/s, RSS growth ${mib(med(data, cell.id, impl, 'rssGrowth'))}, ` +
+    `${median(data.runs.filter((r) => r.cell === cell.id && r.impl === impl).map((r) => num(r.dropped)))} deliveries dropped, ` +
+    `largest bufferedAmount ${bytes(median(data.runs.filter((r) => r.cell === cell.id && r.impl === impl).map((r) => num(r.maxBuffered))))}`;
   return `Slow consumer (${cellLabel(cell)}): without: ${d('wsflow')}; with one subscriber that never reads: ${d('wsflow-slow')}; ratio ${ratioText(ratio(data, cell.id, 'wsflow-slow', 'wsflow', 'deliveriesPerSec'))}.`;
 }
 
@@ -372,7 +379,7 @@ export function markdownSection(data: ResultsFile, chartFile: string): string {
     '- **Memory**: a fresh server, full GC (`--expose-gc`, `gc()` twice), memory read; 10,000 idle connections, GC, read; every connection subscribed to 10 topics, GC, read. Per connection = second − first ÷ 10,000; per subscription = third − second ÷ 100,000. wsflow `Hub` against the `Map<topic, Set<WebSocket>>` that ws users write by hand.',
   );
   L.push(
-    '- **Slow consumer**: the 1 KiB × 1,000 run, then the same with a 1,001st subscriber that never reads after its handshake (4 KiB receive buffer, so the server side fills within the warm-up); it is left out of the pacing and the counts. RSS growth is the server\'s RSS at the end of the window minus before the connections opened; the hub\'s `dropped` events are counted.',
+    '- **Slow consumer**: 16 KiB binary messages to 100 subscribers, then the same with a 101st subscriber that never reads after its handshake (a 4 KiB receive buffer), with a 3 s warm-up; it is left out of the pacing and the counts. Large messages to few subscribers, because this host\'s kernel buffers up to 4 MiB per loopback connection (`tcp_wmem`) before the process holds a byte, and the hub\'s limit (its default, 1 MiB) must be reached within the warm-up. The server samples the largest `bufferedAmount` of any connection every 50 ms and counts the hub\'s drops (`hub.stats.dropped`); RSS growth is the server\'s RSS at the end of the window minus before the connections opened.',
   );
   L.push(
     '- **Across processes through Redis** (a throw-away `redis-server` on a free loopback port, no persistence): two server processes with the subscribers split between them and one publisher process, all on core 0 with Redis; wsflow `Hub` + `RedisBroker` in each (the publisher is a hub with no local subscriber); ws with the relay users write (one node-redis SUBSCRIBE per process, a loop over `wss.clients`; the publisher PUBLISHes); socket.io 4 with `@socket.io/redis-adapter` (`socket.join(room)`, the publisher `io.to(room).emit(\'m\', text)`), subscribers speaking Engine.IO v4 over the WebSocket transport. 1 KiB of letters and digits as text. "Per core" here divides by the CPU of both servers, the publisher and redis-server.',

@@ -171,10 +171,19 @@ async function measureLocal(
   impl: LocalImpl,
   rep: number,
   o: Options,
-  x: { payload: PayloadSpec; compress: boolean; rate: number; slow: number; runImpl: ImplId },
+  x: { payload: PayloadSpec; compress: boolean; rate: number; slow: number; runImpl: ImplId; backpressureLimit?: number },
 ): Promise<FanRun> {
   const r: FanRun = { cell: cell.id, impl: x.runImpl, rep, ok: false, window: windowFor(cell.size, cell.conns), rate: x.rate };
-  const so: ServerOptions = { root: ROOT, buildDir: BUILD_DIR, payload: x.payload, window: r.window ?? 8, rate: x.rate, compress: x.compress };
+  const so: ServerOptions = {
+    root: ROOT,
+    buildDir: BUILD_DIR,
+    payload: x.payload,
+    window: r.window ?? 8,
+    rate: x.rate,
+    compress: x.compress,
+    backpressureLimit: x.backpressureLimit,
+    trackBuffered: x.backpressureLimit !== undefined,
+  };
   let server: ServerProcess | null = null;
   try {
     server = await new ServerProcess(impl, localServerSpec(impl, so)).ready();
@@ -183,10 +192,12 @@ async function measureLocal(
     const extra = ['-urls', server.url, '-control', `127.0.0.1:${controlPort}`, '-pids', String(server.pid)];
     if (x.compress) extra.push('-compress');
     if (x.slow > 0) extra.push('-slow', String(x.slow));
-    settle(r, await runLoadgen(SUBGEN, subArgs(x.payload, cell.conns + x.slow, o, extra), o.warmupMs + o.durationMs + 180_000));
+    // The slow-consumer cell warms up long enough for the never-reading subscriber to reach the limit.
+    const oo = x.backpressureLimit !== undefined ? { ...o, warmupMs: Math.max(o.warmupMs, 3000) } : o;
+    settle(r, await runLoadgen(SUBGEN, subArgs(x.payload, cell.conns + x.slow, oo, extra), oo.warmupMs + oo.durationMs + 180_000));
     if (impl === 'wsflow' && r.ok) {
-      const dropped = await server.command('dropped', 'DROPPED').catch(() => '');
-      if (dropped !== '') r.dropped = Number(dropped);
+      r.dropped = Number(await server.command('dropped', 'DROPPED'));
+      if (x.backpressureLimit !== undefined) r.maxBuffered = Number(await server.command('maxbuf', 'MAXBUF'));
     }
   } catch (err) {
     r.error = (err as Error).message;
@@ -299,7 +310,7 @@ async function runAll(o: Options): Promise<ResultsFile> {
           case 'slow': {
             const payload = payloadFile(TMP_DIR, cell.payload, cell.size);
             const slow = impl === 'wsflow-slow' ? 1 : 0;
-            r = await measureLocal(cell, 'wsflow', rep, o, { payload, compress: false, rate: 0, slow, runImpl: impl as ImplId });
+            r = await measureLocal(cell, 'wsflow', rep, o, { payload, compress: false, rate: 0, slow, runImpl: impl as ImplId, backpressureLimit: cell.backpressureLimit });
             break;
           }
           case 'memory':
