@@ -108,12 +108,17 @@ export function allCells(quick: boolean): Cell[] {
 
 /**
  * Messages a publisher may have in flight beyond what every subscriber has received: enough to keep the
- * pipeline full on a loaded machine, with at most about 32 MiB of payload in flight over all subscribers
- * (never more than 200, under the gorilla chat hub's queue of 256 per client, so it never drops one).
+ * pipeline full, few enough that one window is a small part of the measured window even when the server
+ * gets a fraction of a core (at most 50,000 deliveries and about 32 MiB of payload in flight over all
+ * subscribers; at least 4; never more than 200, under the gorilla chat hub's queue of 256 per client, so
+ * it never drops one).
  */
 export function windowFor(size: number, conns: number): number {
-  return Math.max(8, Math.min(200, Math.floor((32 << 20) / (size * conns))));
+  return Math.max(4, Math.min(200, Math.floor((32 << 20) / (size * conns)), Math.floor(50_000 / conns)));
 }
+
+/** Runs with this many subscribers or more get twice the warm-up and measured time (a publish costs 10× more). */
+export const LONG_RUN_CONNS = 10_000;
 
 export interface ServerOptions {
   root: string;

@@ -25,6 +25,7 @@ import {
   localServerSpec,
   redisServerSpec,
   windowFor,
+  LONG_RUN_CONNS,
   wsflowServerBuilt,
   type Cell,
   type ImplId,
@@ -146,14 +147,15 @@ function logRun(r: FanRun): void {
 }
 
 function subArgs(payload: PayloadSpec, conns: number, o: Options, extra: string[]): string[] {
+  const scale = conns >= LONG_RUN_CONNS ? 2 : 1;
   return [
     '-mode', 'sub',
     '-conns', String(conns),
     '-payload', payload.file,
     '-kind', payload.type,
     '-stamp-at', String(payload.stampAt),
-    '-warmup', `${o.warmupMs}ms`,
-    '-duration', `${o.durationMs}ms`,
+    '-warmup', `${o.warmupMs * scale}ms`,
+    '-duration', `${o.durationMs * scale}ms`,
     '-srcs', '8',
     ...extra,
   ];
@@ -194,7 +196,7 @@ async function measureLocal(
     if (x.slow > 0) extra.push('-slow', String(x.slow));
     // The slow-consumer cell warms up long enough for the never-reading subscriber to reach the limit.
     const oo = x.backpressureLimit !== undefined ? { ...o, warmupMs: Math.max(o.warmupMs, 3000) } : o;
-    settle(r, await runLoadgen(SUBGEN, subArgs(x.payload, cell.conns + x.slow, oo, extra), oo.warmupMs + oo.durationMs + 180_000));
+    settle(r, await runLoadgen(SUBGEN, subArgs(x.payload, cell.conns + x.slow, oo, extra), 2 * (oo.warmupMs + oo.durationMs) + 180_000));
     if (impl === 'wsflow' && r.ok) {
       r.dropped = Number(await server.command('dropped', 'DROPPED'));
       if (x.backpressureLimit !== undefined) r.maxBuffered = Number(await server.command('maxbuf', 'MAXBUF'));
@@ -256,7 +258,7 @@ async function measureRedis(cell: Extract<Cell, { type: 'redis' }>, impl: RedisI
     // A hub subscribes its broker channel when the first local subscriber arrives, so the first
     // publishes may precede it: order is still checked, missing messages at the start are not errors.
     if (impl === 'wsflow') extra.push('-allow-gaps');
-    settle(r, await runLoadgen(SUBGEN, subArgs(payload, cell.conns, o, extra), o.warmupMs + o.durationMs + 180_000));
+    settle(r, await runLoadgen(SUBGEN, subArgs(payload, cell.conns, o, extra), 2 * (o.warmupMs + o.durationMs) + 180_000));
   } catch (err) {
     r.error = (err as Error).message;
   } finally {
