@@ -97,11 +97,11 @@ export function metricOf(run: FanRun, metric: Metric): number {
   switch (metric) {
     case 'perCore': {
       const cpu = num(r.serverCpu);
-      return cpu > 0.02 ? num(r.deliveriesPerSec) / Math.min(cpu, 1) : NaN;
+      return cpu > 0.005 ? num(r.deliveriesPerSec) / Math.min(cpu, 1) : NaN;
     }
     case 'perCoreAll': {
       const cpu = num(r.serverCpu) + (num(r.otherCpu) || 0);
-      return cpu > 0.02 ? num(r.deliveriesPerSec) / cpu : NaN;
+      return cpu > 0.005 ? num(r.deliveriesPerSec) / cpu : NaN;
     }
     case 'rssGrowth':
       return first(r.serverRssWindowEnd) - first(r.serverRssBefore);
@@ -367,7 +367,7 @@ export function markdownSection(data: ResultsFile, chartFile: string): string {
   L.push('How it is measured (`bench/fanout/`):');
   L.push('');
   L.push(
-    '- **Subscribers** are held by a Go load generator (`bench/fanout/subgen`, a raw RFC 6455 client) pinned to core 1. It checks every delivery: the exact bytes against the payload template, the order by the sequence number the publisher stamped into it (a missing, repeated or reordered message is an error), and the latency from publish to arrival from the CLOCK_MONOTONIC timestamp stamped next to it (Node\'s `process.hrtime`, Go\'s `runtime.nanotime`: the same clock). Deliveries are counted over the window; **server CPU** is utime+stime of the server process(es) from `/proc/<pid>/stat` over the window; **deliveries/s per core** = deliveries/s ÷ that share.',
+    '- **Subscribers** are held by a Go load generator (`bench/fanout/subgen`, a raw RFC 6455 client) pinned to core 1. It checks every delivery: the exact bytes against the payload template, the order by the sequence number the publisher stamped into it (a missing, repeated or reordered message is an error), and the latency from publish to arrival from the CLOCK_MONOTONIC timestamp stamped next to it (Node\'s `process.hrtime`, Go\'s `runtime.nanotime`: the same clock). Deliveries are counted over the window; **server CPU** is the time the server process(es)\' threads spent on a CPU over the window (`/proc/<pid>/task/*/schedstat`, in ns: a server that drains its subscribers with 2% of a core is a handful of clock ticks in `/proc/<pid>/stat`); **deliveries/s per core** = deliveries/s ÷ that share. Deflate subscribers inflate each distinct compressed message once (without context takeover the same bytes always inflate to the same message), so the load generator is not the limit there.',
   );
   L.push(
     '- **Pacing, the same rule for every implementation**: the publisher runs inside the server (in the publisher process for Redis) behind a TCP control connection; the load generator writes there, every millisecond it moves, how many messages *every* subscriber has received, and the publisher keeps at most a window of messages beyond that (4–200 messages: at most 50,000 deliveries and about 32 MiB of payload in flight over all subscribers). So each server publishes as fast as its subscribers drain, and no queue grows without bound. The **same-rate** cell publishes at half the slowest implementation\'s rate of the 1 KiB × 1,000 cell of the same repetition, to compare latency at equal load.',
