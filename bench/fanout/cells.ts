@@ -141,7 +141,8 @@ function serversDir(root: string): string {
  * separately; until then the benchmark runs the anchors alone and says so.
  */
 export function wsflowServerBuilt(root: string, which: 'local' | 'redis'): boolean {
-  return fs.existsSync(path.join(serversDir(root), which === 'local' ? 'wsflow-fanout.js' : 'redis-wsflow.js'));
+  if (which === 'local') return fs.existsSync(path.join(serversDir(root), 'wsflow-fanout.js'));
+  return fs.existsSync(path.join(serversDir(root), 'redis-wsflow.js')) && fs.existsSync(path.join(root, 'dist', 'src', 'brokers', 'redis.js'));
 }
 
 function publisherArgs(o: ServerOptions, dash: '-' | '--'): string[] {
