@@ -416,6 +416,13 @@ export function markdownSection(data: ResultsFile, chartFile: string): string {
     L.push('');
     L.push(slow);
   }
+  const gaps = data.runs.filter((r) => r.ok && num(r.result?.gaps) > 0);
+  if (gaps.length > 0) {
+    L.push('');
+    L.push(
+      `Messages missing on a subscriber (allowed only where a hub subscribes its broker channel after the first publishes): ${gaps.map((g) => `${g.cell}/${g.impl}/rep ${g.rep}: ${num(g.result?.gaps)}`).join('; ')}.`,
+    );
+  }
   const failures = data.runs.filter((r) => !r.ok);
   if (failures.length > 0) {
     L.push('');
