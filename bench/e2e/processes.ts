@@ -134,6 +134,12 @@ export class ServerProcess {
     return report;
   }
 
+  /** Sends a command line of the server's own (e.g. the fan-out servers' `sub N`) and returns its answer line. */
+  async command(line: string, answerPrefix: string, timeoutMs = 60_000): Promise<string> {
+    this.child.stdin?.write(`${line}\n`);
+    return this.out.next(answerPrefix, timeoutMs);
+  }
+
   /** Asks the server to quit; kills it (this pid only) if it has not exited within `graceMs`. */
   async stop(graceMs = 5_000): Promise<void> {
     if (this.exited) return;

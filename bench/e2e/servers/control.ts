@@ -2,6 +2,7 @@
 // "READY <port>" on stdout once listening; then commands on stdin, one per line:
 //   mem   two full GCs (the server runs with --expose-gc), then "MEM {json}" with process.memoryUsage()
 //   quit  exits
+// plus any command a server adds (the fan-out servers' `sub N`), answered with the line it returns.
 // End of stdin (the coordinator is gone) exits too.
 import * as readline from 'readline';
 
@@ -24,10 +25,19 @@ export function parseArgs(argv: readonly string[]): Map<string, string> {
 
 export const MAX_PAYLOAD = 2 * 1024 * 1024;
 
-export function serveControl(port: number, info: Record<string, unknown> = {}): void {
+/** A server's own command: called with the rest of the line, returns the line to print. */
+export type ControlCommand = (arg: string) => string;
+
+export function serveControl(port: number, info: Record<string, unknown> = {}, commands: Record<string, ControlCommand> = {}): void {
   process.stdout.write(`READY ${port} ${JSON.stringify(info)}\n`);
   const rl = readline.createInterface({ input: process.stdin });
   rl.on('line', (line) => {
+    const [name, ...rest] = line.trim().split(/\s+/);
+    const own = Object.prototype.hasOwnProperty.call(commands, name) ? commands[name] : undefined;
+    if (own !== undefined) {
+      process.stdout.write(`${own(rest.join(' '))}\n`);
+      return;
+    }
     switch (line.trim()) {
       case 'mem': {
         if (typeof gc !== 'function') {
