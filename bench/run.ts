@@ -7,7 +7,9 @@
  *   npm run bench -- --quick           < 2 min: 100 connections only, short windows
  *   npm run bench -- --reps 5 --duration 3000 --warmup 1000
  *   npm run bench -- --cells bin-64B-c100,handshake --impls wsflow,ws-bufferutil
- *   npm run bench -- --wsflow-api data      (event | await | data | pipe: which wsflow API the echo server uses)
+ *   npm run bench -- --wsflow-api data      (event | await | data | pipe: which wsflow API the `wsflow` server uses;
+ *                                      `wsflow-await` always runs the README's `for await` idiom beside it)
+ *   npm run bench -- --impls wsflow,wsflow-await,ws,floor   (floor: the raw `net` echo server, bench/e2e/servers/floor-echo.ts)
  *   npm run bench -- --no-docs          print only, leave docs/ alone
  *   npm run bench -- --render FILE      rewrite docs from a saved results file (.bench-tmp/e2e/*.json)
  *   npm run bench -- --profile bin-64B-c100 [--duration 5000]
@@ -19,7 +21,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { machineInfo, packageVersion, repoRoot } from './lib/machine';
 import { writeMarkdownSection } from './lib/markdown';
-import { allCells, cellLabel, IMPLS, MAX_INFLIGHT_BYTES, serverSpec, WRITE_BATCH_MAX, type Cell, type EchoCell, type ImplId } from './e2e/cells';
+import { allCells, cellLabel, IMPLS, servesCell, MAX_INFLIGHT_BYTES, serverSpec, WRITE_BATCH_MAX, type Cell, type EchoCell, type ImplId } from './e2e/cells';
 import { renderChart } from './e2e/chart';
 import { openIdle, runLoadgen, ServerProcess, type LoadgenResult } from './e2e/processes';
 import { analyzeProfile } from './e2e/profile';
@@ -245,11 +247,13 @@ async function runAll(o: Options): Promise<ResultsFile> {
       const group = loadCells.filter((c) => (c.type === 'echo' ? c.compress : false) === compress);
       if (group.length === 0) continue;
       const servers = new Map<ImplId, ServerProcess>();
+      const serving = order.filter((impl) => group.some((c) => servesCell(impl, c)));
       try {
-        for (const impl of order) servers.set(impl, await new ServerProcess(impl, serverSpec(impl, serverOpts(compress))).ready());
+        for (const impl of serving) servers.set(impl, await new ServerProcess(impl, serverSpec(impl, serverOpts(compress))).ready());
         for (const cell of group) {
           console.log(`rep ${rep + 1}/${o.reps} · ${cellLabel(cell)}`);
-          for (const impl of order) {
+          for (const impl of serving) {
+            if (!servesCell(impl, cell)) continue;
             const r = await measureLoad(cell, impl, rep, servers.get(impl) as ServerProcess, o);
             runs.push(r);
             logRun(r);
@@ -262,6 +266,7 @@ async function runAll(o: Options): Promise<ResultsFile> {
     if (memoryCell !== undefined && rep < o.memoryReps) {
       console.log(`rep ${rep + 1}/${o.memoryReps} · ${cellLabel(memoryCell)}`);
       for (const impl of order) {
+        if (!servesCell(impl, memoryCell)) continue;
         const r = await measureMemory(memoryCell, impl, rep, o);
         runs.push(r);
         logRun(r);

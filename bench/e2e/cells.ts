@@ -5,24 +5,37 @@ import type { ServerSpec } from './processes';
 /**
  * `wsflow` is the package as installed, with no addon (WSFLOW_NO_BUFFERUTIL=1: it masks with its WebAssembly
  * module); `wsflow-bufferutil` picks the native addon up, as it does when the application has installed it.
+ * `wsflow-await` is `wsflow` with the README's `for await` idiom; `floor` the raw `net` echo server.
  */
-export type ImplId = 'wsflow' | 'wsflow-bufferutil' | 'ws' | 'ws-bufferutil' | 'gorilla';
-export const IMPLS: readonly ImplId[] = ['wsflow', 'wsflow-bufferutil', 'ws', 'ws-bufferutil', 'gorilla'];
+export type ImplId = 'wsflow' | 'wsflow-bufferutil' | 'wsflow-await' | 'ws' | 'ws-bufferutil' | 'gorilla' | 'floor';
+export const IMPLS: readonly ImplId[] = ['wsflow', 'wsflow-bufferutil', 'wsflow-await', 'ws', 'ws-bufferutil', 'gorilla', 'floor'];
 /** The anchors wsflow is compared with. */
-export const ANCHORS: readonly Exclude<ImplId, 'wsflow' | 'wsflow-bufferutil'>[] = ['ws', 'ws-bufferutil', 'gorilla'];
+export const ANCHORS: readonly Exclude<ImplId, 'wsflow' | 'wsflow-bufferutil' | 'wsflow-await' | 'floor'>[] = ['ws', 'ws-bufferutil', 'gorilla'];
+
+/**
+ * Whether an implementation takes part in a cell. The floor speaks no permessage-deflate and its idle
+ * memory says nothing about a library: it serves the plain echo cells and the handshakes only.
+ */
+export function servesCell(impl: ImplId, cell: Cell): boolean {
+  if (impl !== 'floor') return true;
+  return cell.type === 'handshake' || (cell.type === 'echo' && !cell.compress);
+}
 
 export const IMPL_LABELS: Record<ImplId, string> = {
   wsflow: 'wsflow (no addon)',
   'wsflow-bufferutil': 'wsflow + bufferutil',
+  'wsflow-await': 'wsflow, await idiom',
   ws: 'ws (no addon)',
   'ws-bufferutil': 'ws + bufferutil',
   gorilla: 'gorilla/websocket',
+  floor: 'Node floor (raw net)',
 };
 
 export interface ServerOptions {
   root: string;
   buildDir: string;
   compress: boolean;
+  /** The API of the `wsflow` server (`--wsflow-api`, default event); `wsflow-await` always uses `await`. */
   wsflowApi: string;
   /** Extra node flags for the wsflow server (e.g. --cpu-prof). */
   wsflowNodeFlags?: string[];
@@ -50,6 +63,25 @@ export function serverSpec(impl: ImplId, o: ServerOptions): ServerSpec {
         env: { WSFLOW_NO_BUFFERUTIL: addon ? undefined : '1', WSFLOW_NO_WASM: undefined },
       };
     }
+    case 'wsflow-await':
+      // As `wsflow` (no addon), with the await idiom.
+      return {
+        cmd: [
+          process.execPath,
+          '--expose-gc',
+          ...(o.wsflowNodeFlags ?? []),
+          path.join(servers, 'wsflow-echo.js'),
+          '--api',
+          'await',
+          '--mask',
+          'wasm',
+          ...compress,
+        ],
+        env: { WSFLOW_NO_BUFFERUTIL: '1', WSFLOW_NO_WASM: undefined },
+      };
+    case 'floor':
+      // Masks with wsflow's functions, set up as for `wsflow` (no addon).
+      return { cmd: [process.execPath, '--expose-gc', path.join(servers, 'floor-echo.js')], env: { WSFLOW_NO_BUFFERUTIL: '1', WSFLOW_NO_WASM: undefined } };
     case 'ws':
       return { cmd: [process.execPath, '--expose-gc', path.join(servers, 'ws-echo.js'), ...compress], env: { WS_NO_BUFFER_UTIL: '1' } };
     case 'ws-bufferutil':

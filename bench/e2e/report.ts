@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import type { MachineInfo } from '../lib/machine';
 import { median, pairwiseRatios, relativeSpread, min, max } from '../lib/stats';
 import { formatCount, formatRatio, formatSpread, renderMarkdownTable, renderTextTable, type Column } from '../lib/table';
-import { ANCHORS, IMPLS, IMPL_LABELS, cellLabel, sizeLabel, type Cell, type EchoCell, type ImplId } from './cells';
+import { ANCHORS, IMPLS, IMPL_LABELS, WRITE_BATCH_MAX, cellLabel, sizeLabel, type Cell, type EchoCell, type ImplId } from './cells';
 import type { ChartSpec } from './chart';
 import type { LoadgenResult, MemoryReport } from './processes';
 
@@ -93,9 +93,9 @@ export class Summary {
     return relativeSpread(this.series(cell, impl, metric));
   }
 
-  /** wsflow ÷ anchor, repetition by repetition: median, min, max. */
-  ratio(cell: string, anchor: ImplId, metric: Metric): { median: number; min: number; max: number; n: number } {
-    const r = pairwiseRatios(this.series(cell, 'wsflow', metric), this.series(cell, anchor, metric)).filter((v) => Number.isFinite(v));
+  /** subject (default wsflow) ÷ anchor, repetition by repetition: median, min, max. */
+  ratio(cell: string, anchor: ImplId, metric: Metric, subject: ImplId = 'wsflow'): { median: number; min: number; max: number; n: number } {
+    const r = pairwiseRatios(this.series(cell, subject, metric), this.series(cell, anchor, metric)).filter((v) => Number.isFinite(v));
     return { median: median(r), min: min(r), max: max(r), n: r.length };
   }
 
@@ -192,7 +192,110 @@ export function checkTargets(s: Summary): TargetCheck[] {
         ok: c.size === 1024 ? (v: number) => v >= 1.5 : null,
       })),
   );
+  checkIdiomTargets(s, echo, check);
   return out;
+}
+
+/** Whether an implementation was run in a cell. */
+function ranIn(s: Summary, cell: string, impl: ImplId): boolean {
+  return s.data.runs.some((r) => r.cell === cell && r.impl === impl);
+}
+
+/** Whether a run measured an implementation at all (it may have been left out with --impls). */
+function measured(s: Summary, impl: ImplId): boolean {
+  return s.data.runs.some((r) => r.impl === impl);
+}
+
+/** The targets of the await idiom (issue 17) and of the Node floor. */
+function checkIdiomTargets(
+  s: Summary,
+  echo: EchoCell[],
+  check: (target: string, parts: { label: string; r: number; ok: ((v: number) => boolean) | null }[]) => void,
+): void {
+  const plain = echo.filter((c) => !c.compress);
+  if (measured(s, 'wsflow-await')) {
+    const parts = echo.map((c) => ({
+      label: `${cellLabel(c)}`,
+      r: s.ratio(c.id, 'wsflow', 'perCore', 'wsflow-await').median,
+      ok: (v: number) => v >= 0.95,
+    }));
+    if (s.data.cells.some((c) => c.id === 'handshake')) {
+      parts.push({ label: 'handshakes', r: s.ratio('handshake', 'wsflow', 'perCore', 'wsflow-await').median, ok: (v: number) => v >= 0.95 });
+    }
+    check('await idiom ÷ events idiom, msgs/s per server core, every cell ≥ 0.95', parts);
+    if (s.data.cells.some((c) => c.id === 'memory') && measured(s, 'ws')) {
+      check('await idiom: idle memory per connection ≤ ws (÷ ws ≤ 1)', [
+        { label: 'RSS', r: s.ratio('memory', 'ws', 'rssPerConn', 'wsflow-await').median, ok: (v: number) => v <= 1 },
+        { label: 'heap', r: s.ratio('memory', 'ws', 'heapPerConn', 'wsflow-await').median, ok: (v: number) => v <= 1 },
+      ]);
+    }
+    if (s.data.cells.some((c) => c.id === 'handshake') && measured(s, 'ws')) {
+      check('await idiom: handshakes/s ≥ 1.5× ws', [
+        { label: 'handshakes/s', r: s.ratio('handshake', 'ws', 'handshakesPerSec', 'wsflow-await').median, ok: (v: number) => v >= 1.5 },
+      ]);
+    }
+  }
+  if (measured(s, 'floor')) {
+    // Judged at 100 connections, binary; the other plain cells are shown for context.
+    const floorPart = (c: EchoCell): { label: string; r: number; ok: ((v: number) => boolean) | null } => ({
+      label: `${sizeLabel(c.size)} × ${c.conns}${c.writeBatching || c.size > WRITE_BATCH_MAX ? '' : ' (a write per message)'}${judgedAgainstFloor(c) ? '' : ' (context)'}`,
+      r: s.ratio(c.id, 'floor', 'perCore').median,
+      ok: judgedAgainstFloor(c) ? (v: number) => v >= (c.size <= 1024 ? 0.8 : 0.7) : null,
+    });
+    check('wsflow ÷ Node floor, msgs/s per server core: ≥ 0.80 at 64 B and 1 KiB × 100 conns, ≥ 0.70 at 64 KiB and 1 MiB × 100', plain.map(floorPart));
+  }
+}
+
+
+function judgedAgainstFloor(c: EchoCell): boolean {
+  return c.payload === 'binary' && c.conns === 100 && (c.writeBatching || c.size > WRITE_BATCH_MAX);
+}
+
+const IDIOM_COLUMNS: Column[] = [
+  { header: 'cell' },
+  { header: 'await ÷ events, per core', align: 'right' },
+  { header: 'wsflow ÷ floor, per core', align: 'right' },
+  { header: 'await ÷ floor, per core', align: 'right' },
+  { header: 'wsflow ÷ floor, msgs/s', align: 'right' },
+  { header: 'ws+bufferutil ÷ floor, per core', align: 'right' },
+];
+
+/** The await idiom against the events idiom, and every echo cell as a fraction of the Node floor. */
+function idiomRows(s: Summary): string[][] {
+  const rows: string[][] = [];
+  const r = (cell: string, anchor: ImplId, metric: Metric, subject: ImplId): string =>
+    measured(s, subject) && measured(s, anchor) ? ratioCell(s.ratio(cell, anchor, metric, subject)) : '–';
+  for (const cell of s.data.cells) {
+    if (cell.type === 'echo') {
+      rows.push([
+        cellLabel(cell),
+        r(cell.id, 'wsflow', 'perCore', 'wsflow-await'),
+        r(cell.id, 'floor', 'perCore', 'wsflow'),
+        r(cell.id, 'floor', 'perCore', 'wsflow-await'),
+        r(cell.id, 'floor', 'msgsPerSec', 'wsflow'),
+        r(cell.id, 'floor', 'perCore', 'ws-bufferutil'),
+      ]);
+    } else if (cell.type === 'handshake') {
+      rows.push([
+        `${cellLabel(cell)} (await ÷ ws: ${r(cell.id, 'ws', 'handshakesPerSec', 'wsflow-await')})`,
+        r(cell.id, 'wsflow', 'perCore', 'wsflow-await'),
+        r(cell.id, 'floor', 'perCore', 'wsflow'),
+        r(cell.id, 'floor', 'perCore', 'wsflow-await'),
+        r(cell.id, 'floor', 'handshakesPerSec', 'wsflow'),
+        r(cell.id, 'floor', 'perCore', 'ws-bufferutil'),
+      ]);
+    } else {
+      rows.push([
+        `${cellLabel(cell)}: await ÷ ws RSS ${r(cell.id, 'ws', 'rssPerConn', 'wsflow-await')}, heap ${r(cell.id, 'ws', 'heapPerConn', 'wsflow-await')}; await ÷ events RSS ${r(cell.id, 'wsflow', 'rssPerConn', 'wsflow-await')}, heap ${r(cell.id, 'wsflow', 'heapPerConn', 'wsflow-await')}`,
+        '',
+        '',
+        '',
+        '',
+        '',
+      ]);
+    }
+  }
+  return rows;
 }
 
 // ---- tables --------------------------------------------------------------------------------------
@@ -215,6 +318,7 @@ function echoRows(s: Summary): string[][] {
   for (const cell of s.data.cells) {
     if (cell.type !== 'echo') continue;
     for (const impl of IMPLS) {
+      if (!ranIn(s, cell.id, impl)) continue;
       rows.push([
         cellLabel(cell),
         IMPL_LABELS[impl],
@@ -277,7 +381,7 @@ const HANDSHAKE_COLUMNS: Column[] = [
 ];
 
 function handshakeRows(s: Summary): string[][] {
-  return IMPLS.map((impl) => [
+  return IMPLS.filter((impl) => ranIn(s, 'handshake', impl)).map((impl) => [
     IMPL_LABELS[impl],
     formatCount(s.median('handshake', impl, 'handshakesPerSec')),
     formatSpread(s.spread('handshake', impl, 'handshakesPerSec')),
@@ -296,7 +400,7 @@ const MEMORY_COLUMNS: Column[] = [
 ];
 
 function memoryRows(s: Summary): string[][] {
-  return IMPLS.map((impl) => {
+  return IMPLS.filter((impl) => ranIn(s, 'memory', impl)).map((impl) => {
     const runs = s.data.runs.filter((r) => r.cell === 'memory' && r.impl === impl && r.ok && r.memory !== undefined);
     const base = median(runs.map((r) => r.memory?.base.rss ?? NaN));
     const loaded = median(runs.map((r) => r.memory?.loaded.rss ?? NaN));
@@ -316,6 +420,7 @@ export function textReport(s: Summary): string {
   if (s.data.cells.some((c) => c.type === 'handshake')) parts.push(renderTextTable(HANDSHAKE_COLUMNS, handshakeRows(s)));
   if (s.data.cells.some((c) => c.type === 'memory')) parts.push(renderTextTable(MEMORY_COLUMNS, memoryRows(s)));
   parts.push(renderTextTable(RATIO_COLUMNS, ratioRows(s)));
+  if (measured(s, 'wsflow-await') || measured(s, 'floor')) parts.push(renderTextTable(IDIOM_COLUMNS, idiomRows(s)));
   parts.push(
     checkTargets(s)
       .map((t) => `${t.met === null ? '[ n/a ]' : t.met ? '[ met ]' : '[MISSED]'} ${t.target}: ${t.measured}`)
@@ -384,6 +489,16 @@ export function markdownSection(s: Summary, chartFile: string): string {
   lines.push('### wsflow ÷ each anchor');
   lines.push('');
   lines.push(renderMarkdownTable(RATIO_COLUMNS, ratioRows(s)));
+  if (measured(s, 'wsflow-await') || measured(s, 'floor')) {
+    lines.push('');
+    lines.push('### The await idiom, and the Node floor');
+    lines.push('');
+    lines.push(
+      '`await` is the README\'s `for await (const m of ws) await ws.writeMessage(m.data, m.type)` server beside the `events` one (`wsflow`); the floor is the raw `net` echo server (`bench/e2e/servers/floor-echo.ts`): every ratio is taken pair by pair within a repetition, then the median (min–max).',
+    );
+    lines.push('');
+    lines.push(renderMarkdownTable(IDIOM_COLUMNS, idiomRows(s)));
+  }
   if (echoCells.length > 0) {
     lines.push('');
     lines.push('### Echo');
