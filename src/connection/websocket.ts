@@ -85,6 +85,56 @@ interface Waiter<T> {
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
+// The inbox of every connection until its first queued message: shared, only ever read (an array per
+// idle connection is memory for nothing). handleMessage swaps in an array of its own before pushing.
+const NO_MESSAGES: Message[] = [];
+
+// The resolve function of the latest promise made with `new Promise(captureResolve)`: one shared executor
+// instead of a closure per parked reader. Read it right after the constructor returns. Only resolve is
+// kept (a rejection is a resolve with a rejected promise): a parked reader holds one function, not two.
+let capturedResolve: (value: never) => void = () => undefined;
+function captureResolve(resolve: (value: never) => void): void {
+  capturedResolve = resolve;
+}
+
+/**
+ * A reader parked until a message arrives: a `readMessage()` call, or the async iterator (which is its
+ * own parked reader, so a `for await` loop allocates nothing per wait beyond the promise it awaits).
+ */
+interface ParkedReader {
+  /** Resolves the promise the reader awaits; null while it is not parked. */
+  resolve: ((value: never) => void) | null;
+  /** The iterator this reader waits for (it takes an IteratorResult, and a close ends it quietly), or null. */
+  readonly owner: MessageIterator | null;
+}
+
+/** A parked `readMessage()` (or a second `next()` of an iterator already parked). */
+class ReadWaiter implements ParkedReader {
+  resolve: ((value: never) => void) | null = capturedResolve;
+  constructor(readonly owner: MessageIterator | null) {}
+}
+
+function deliverTo(reader: ParkedReader, message: Message): void {
+  const resolve = reader.resolve as (value: Message | IteratorResult<Message, void>) => void;
+  reader.resolve = null;
+  resolve(reader.owner !== null ? { value: message, done: false } : message);
+}
+
+function endReader(reader: ParkedReader, err: Error): void {
+  const resolve = reader.resolve as (value: Promise<never>) => void;
+  reader.resolve = null;
+  // An iterator throws a failure once, then says done.
+  if (reader.owner !== null) reader.owner.finished = true;
+  resolve(Promise.reject(err));
+}
+
+function finishReader(reader: ParkedReader): void {
+  const resolve = reader.resolve as (value: IteratorResult<Message, void>) => void;
+  if (reader.owner !== null) reader.owner.finished = true;
+  reader.resolve = null;
+  resolve({ value: undefined, done: true });
+}
+
 // The connection a socket belongs to. Socket listeners are shared functions that look it up here,
 // instead of five closures per connection.
 const kWebSocket = Symbol('wsflow.websocket');
@@ -156,7 +206,7 @@ export class WebSocket extends EventEmitter {
 
   // Messages received and not yet read; the streams below are made on first use, so an idle
   // connection or one read with readMessage() never pays for them.
-  private readonly inbox: Message[] = [];
+  private inbox: Message[] = NO_MESSAGES;
   private inboxEnded = false;
   private readableStream: Readable | null = null;
   private readableWants = false;
@@ -171,7 +221,9 @@ export class WebSocket extends EventEmitter {
   private closeInfo: CloseInfo | null = null;
   // Queues of waiting callers, made on first use: an idle connection holds none of them.
   private closeWaiters: Array<(info: CloseInfo) => void> | null = null;
-  private messageWaiters: Array<Waiter<Message>> | null = null;
+  // Parked readers in arrival order: the first in a field (the common case is one reader), the rest after it.
+  private reader: ParkedReader | null = null;
+  private moreReaders: ParkedReader[] | null = null;
   private readerWaiters: Array<Waiter<{ type: MessageType; stream: Readable }>> | null = null;
   private drainWaiters: Array<Waiter<void>> | null = null;
   // Outgoing messages take turns: a streaming writer holds the turn until it ends.
@@ -307,10 +359,9 @@ export class WebSocket extends EventEmitter {
     if (queued !== undefined) return Promise.resolve(queued);
     const ended = this.endedError();
     if (ended !== null) return Promise.reject(ended);
-    return new Promise<Message>((resolve, reject) => {
-      (this.messageWaiters ??= []).push({ resolve, reject });
-      this.receiver.unblock();
-    });
+    const promise = new Promise<Message>(captureResolve);
+    this.park(new ReadWaiter(null));
+    return promise;
   }
 
   /**
@@ -459,18 +510,61 @@ export class WebSocket extends EventEmitter {
     return writer;
   }
 
-  /** Messages until the connection closes; a protocol failure is thrown. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Message, void, undefined> {
-    for (;;) {
-      let message: Message;
-      try {
-        message = await this.readMessage();
-      } catch (err) {
-        if (err instanceof CloseError) return;
-        throw err;
-      }
-      yield message;
+  /**
+   * Messages until the connection closes; a protocol failure is thrown. A message already received is
+   * returned at once (an already-resolved promise); otherwise one promise waits for the next.
+   */
+  [Symbol.asyncIterator](): AsyncGenerator<Message, void, undefined> {
+    return new MessageIterator(this);
+  }
+
+  /** @internal The iterator's `next()`. */
+  nextForIterator(iterator: MessageIterator): Promise<IteratorResult<Message, void>> {
+    if (iterator.finished) return Promise.resolve({ value: undefined, done: true });
+    const message = this.dequeue();
+    if (message !== undefined) return Promise.resolve({ value: message, done: false });
+    // Ended: a failure is thrown once, a close just ends the loop (no CloseError is built for it).
+    if (this.failure !== null || this.closeReceived || this.state === State.Closed) {
+      iterator.finished = true;
+      return this.failure !== null ? Promise.reject(this.failure) : Promise.resolve({ value: undefined, done: true });
     }
+    const promise = new Promise<IteratorResult<Message, void>>(captureResolve);
+    if (iterator.resolve === null) {
+      iterator.resolve = capturedResolve;
+      this.park(iterator);
+    } else {
+      // next() called again before the last one settled: queue it behind.
+      this.park(new ReadWaiter(iterator));
+    }
+    return promise;
+  }
+
+  /** @internal The iterator's `return()`: its `next()` calls still waiting end now. */
+  unparkIterator(iterator: MessageIterator): void {
+    if (this.reader === null) return;
+    const queue = [this.reader, ...(this.moreReaders ?? [])];
+    this.reader = null;
+    this.moreReaders = null;
+    for (const reader of queue) {
+      if (reader.owner === iterator) finishReader(reader);
+      else if (this.reader === null) this.reader = reader;
+      else (this.moreReaders ??= []).push(reader);
+    }
+  }
+
+  private park(reader: ParkedReader): void {
+    if (this.reader === null) this.reader = reader;
+    else (this.moreReaders ??= []).push(reader);
+    this.receiver.unblock();
+  }
+
+  private takeReader(): ParkedReader | null {
+    const reader = this.reader;
+    if (reader !== null) {
+      const more = this.moreReaders;
+      this.reader = more !== null && more.length > 0 ? (more.shift() as ParkedReader) : null;
+    }
+    return reader;
   }
 
   /** Sends a Ping (at most 125 bytes). Resolves once it is written. */
@@ -529,9 +623,9 @@ export class WebSocket extends EventEmitter {
       this.emit('message', data, type);
       return true;
     }
-    const waiter = this.messageWaiters?.shift();
-    if (waiter !== undefined) {
-      waiter.resolve({ type, data });
+    const reader = this.takeReader();
+    if (reader !== null) {
+      deliverTo(reader, { type, data });
       return true;
     }
     const readable = this.readableStream;
@@ -547,6 +641,7 @@ export class WebSocket extends EventEmitter {
       // We are closing and nobody reads: keep looking for the peer's Close instead of stalling on a full inbox.
       return true;
     }
+    if (this.inbox === NO_MESSAGES) this.inbox = [];
     this.inbox.push({ type, data });
     return this.inbox.length < INBOX_HIGH_WATER_MARK;
   }
@@ -889,11 +984,18 @@ export class WebSocket extends EventEmitter {
 
   // Waiting readers get the error once no more messages can come.
   private rejectReaders(): void {
-    if (!this.messageWaiters?.length && !this.readerWaiters?.length) return;
-    const err = this.endedError();
-    if (err === null) return;
-    for (const waiter of this.messageWaiters?.splice(0) ?? []) waiter.reject(err);
-    for (const waiter of this.readerWaiters?.splice(0) ?? []) waiter.reject(err);
+    if (this.reader === null && !this.readerWaiters?.length) return;
+    if (this.failure === null && !this.closeReceived && this.state !== State.Closed) return;
+    // Built only for a reader that rejects: an iterator ends a loop quietly on a close.
+    let err: Error | null = this.failure;
+    for (let reader = this.takeReader(); reader !== null; reader = this.takeReader()) {
+      if (reader.owner !== null && this.failure === null) finishReader(reader);
+      else endReader(reader, (err ??= this.endedError() as Error));
+    }
+    if (this.readerWaiters?.length) {
+      err ??= this.endedError() as Error;
+      for (const waiter of this.readerWaiters.splice(0)) waiter.reject(err);
+    }
   }
 
   // Why nothing more can be read, or null while messages may still arrive.
@@ -916,3 +1018,55 @@ export class WebSocket extends EventEmitter {
   }
 }
 
+
+/**
+ * The async iterator of a {@link WebSocket}: hand-written rather than an async generator, so that a loop
+ * parked in `for await` holds this object and the one promise it awaits, and a message already received
+ * costs no more than an already-resolved promise.
+ */
+class MessageIterator implements AsyncGenerator<Message, void, undefined>, ParkedReader {
+  resolve: ((value: never) => void) | null = null;
+  /** Set once it has ended (a close, a failure thrown, return() or throw()): next() then says done. */
+  finished = false;
+
+  constructor(private readonly ws: WebSocket) {}
+
+  /** Its own parked reader (a getter, not a field: nothing more to hold per loop). */
+  get owner(): MessageIterator {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Message, void>> {
+    return this.ws.nextForIterator(this);
+  }
+
+  return(): Promise<IteratorResult<Message, void>> {
+    this.finished = true;
+    this.ws.unparkIterator(this);
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  throw(err?: unknown): Promise<IteratorResult<Message, void>> {
+    // As a generator suspended at a yield with no catch: it ends, and the error comes back.
+    this.finished = true;
+    this.ws.unparkIterator(this);
+    return Promise.reject(err);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+// Where the runtime knows Symbol.asyncDispose (newer lib typings list it on AsyncGenerator), disposing
+// ends the iterator as return() does.
+const asyncDispose = (Symbol as { asyncDispose?: symbol }).asyncDispose;
+if (asyncDispose !== undefined) {
+  Object.defineProperty(MessageIterator.prototype, asyncDispose, {
+    value: async function (this: MessageIterator): Promise<void> {
+      await this.return();
+    },
+    writable: true,
+    configurable: true,
+  });
+}
