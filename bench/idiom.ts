@@ -1,0 +1,147 @@
+/**
+ * The CPU cost of each way to read an echo server's messages, the library's own work only: one process, a
+ * server WebSocket over an in-memory socket that is fed a fixed chunk of K masked frames and discards what
+ * is written, so both idioms see exactly the same batching (in the end-to-end bench the batch size depends
+ * on scheduling, which on a shared machine moves the per-core figures more than the idiom does).
+ *
+ *   node dist/bench/idiom.js [--sizes 64,1024,65536] [--batch 8] [--reps 7] [--ms 300]
+ *   node --cpu-prof dist/bench/idiom.js --only await --sizes 64     (one idiom alone, e.g. to profile it)
+ *
+ * Idioms: `events` (`ws.on('message', (d, t) => ws.writeMessage(d, t))`), `await` (the README's
+ * `for await (const m of ws) await ws.writeMessage(m.data, m.type)`), `readMessage` (a
+ * `for (;;) { const m = await ws.readMessage(); await ws.writeMessage(...) }` loop). Each repetition
+ * measures every idiom back to back in a rotated order on a fresh connection; per batch the event loop
+ * turns once (setImmediate) so the await idioms' microtasks and the sender's tick-end flush run, the same
+ * for all. Prints CPU ns per message (process.cpuUsage: preemption by other jobs is not counted; median
+ * of repetitions) and each idiom ÷ events, repetition by repetition.
+ */
+import { Duplex } from 'stream';
+import { WebSocket } from '../src/connection/websocket';
+import { serializeFrame } from '../src/codec/frame-serializer';
+
+type Idiom = 'events' | 'await' | 'readMessage';
+const IDIOMS: Idiom[] = ['events', 'await', 'readMessage'];
+
+function noop(): void {
+  /* the connection went away */
+}
+
+/** An in-memory socket: the test pushes bytes in, writes are counted and dropped. */
+class MemorySocket extends Duplex {
+  written = 0;
+  constructor() {
+    super({ highWaterMark: 1 << 30 });
+  }
+  override _read(): void {
+    /* bytes are pushed by the benchmark */
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.written += chunk.length;
+    cb();
+  }
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
+    for (const c of chunks) this.written += c.chunk.length;
+    cb();
+  }
+}
+
+function attach(ws: WebSocket, idiom: Idiom): void {
+  switch (idiom) {
+    case 'events':
+      ws.on('message', (data, type) => {
+        ws.writeMessage(data, type).catch(noop);
+      });
+      return;
+    case 'await':
+      void (async () => {
+        for await (const m of ws) await ws.writeMessage(m.data, m.type);
+      })().catch(noop);
+      return;
+    case 'readMessage':
+      void (async () => {
+        for (;;) {
+          const m = await ws.readMessage();
+          await ws.writeMessage(m.data, m.type);
+        }
+      })().catch(noop);
+  }
+}
+
+function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** ns per message of one idiom: batches of `batch` frames of `size` bytes for at least `ms`. */
+async function measure(idiom: Idiom | 'none', size: number, batch: number, ms: number): Promise<number> {
+  const payload = Buffer.alloc(size, 0x61);
+  const frames = Buffer.concat(Array.from({ length: batch }, () => Buffer.concat(serializeFrame(0x82, payload, true))));
+  const socket = new MemorySocket();
+  const ws = idiom === 'none' ? null : new WebSocket(socket, Buffer.alloc(0), { isServer: true });
+  if (ws !== null) attach(ws, idiom as Idiom);
+  else socket.on('data', noop);
+  const expected = ws === null ? 0 : batch * (size + (size < 126 ? 2 : size < 65536 ? 4 : 10));
+  // Warm-up, then timed batches; the parser unmasks in place, so every batch is a fresh copy.
+  // CPU time (user + system) of this process, not wall time: on a shared machine the process is
+  // preempted at random, which wall time would count.
+  let batches = 0;
+  let start = process.cpuUsage();
+  for (let phase = 0; phase < 2; phase++) {
+    const until = process.hrtime.bigint() + BigInt(Math.round((phase === 0 ? ms / 3 : ms) * 1e6));
+    if (phase === 1) {
+      batches = 0;
+      start = process.cpuUsage();
+    }
+    while (process.hrtime.bigint() < until) {
+      const before = socket.written;
+      socket.push(Buffer.from(frames));
+      await turn();
+      if (socket.written - before !== expected) throw new Error(`${idiom}: ${socket.written - before} bytes echoed, expected ${expected}`);
+      batches++;
+    }
+  }
+  const used = process.cpuUsage(start);
+  const ns = (used.user + used.system) * 1000;
+  ws?.terminate();
+  socket.destroy();
+  return ns / (batches * batch);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+async function main(): Promise<void> {
+  const args = new Map<string, string>();
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i += 2) args.set(argv[i].replace(/^--/, ''), argv[i + 1]);
+  const sizes = (args.get('sizes') ?? '64,1024,65536').split(',').map(Number);
+  const batch = Number(args.get('batch') ?? 8);
+  const reps = Number(args.get('reps') ?? 7);
+  const ms = Number(args.get('ms') ?? 300);
+  console.log(`node ${process.version}; batch ${batch} frames per read; ${reps} reps × ${ms} ms; CPU ns per message (median), the event-loop turn per batch (none) included`);
+  for (const size of sizes) {
+    const results = new Map<Idiom | 'none', number[]>();
+    const ratios = new Map<Idiom, number[]>();
+    const only = args.get('only') as Idiom | undefined;
+    const kinds: Array<Idiom | 'none'> = only !== undefined ? [only] : ['none', ...IDIOMS];
+    for (let rep = 0; rep < reps; rep++) {
+      const order = [...kinds.slice(rep % kinds.length), ...kinds.slice(0, rep % kinds.length)];
+      const got = new Map<Idiom | 'none', number>();
+      for (const k of order) got.set(k, await measure(k, size, batch, ms));
+      for (const [k, v] of got) results.set(k, [...(results.get(k) ?? []), v]);
+      if (only === undefined) for (const i of IDIOMS) ratios.set(i, [...(ratios.get(i) ?? []), (got.get(i) as number) / (got.get('events') as number)]);
+    }
+    const none = median(results.get('none') ?? []);
+    const line = (only !== undefined ? [only] : IDIOMS).map((i) => {
+      const r = ratios.get(i) ?? [];
+      return `${i} ${median(results.get(i) ?? []).toFixed(0)} ns (cost ÷ events ${median(r).toFixed(3)}, ${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)})`;
+    });
+    console.log(`${size} B: none ${none.toFixed(0)} ns; ${line.join('; ')}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
