@@ -12,7 +12,7 @@
  * `for (;;) { const m = await ws.readMessage(); await ws.writeMessage(...) }` loop). Each repetition
  * measures every idiom back to back in a rotated order on a fresh connection; per batch the event loop
  * turns once (setImmediate) so the await idioms' microtasks and the sender's tick-end flush run, the same
- * for all. Prints CPU ns per message (process.cpuUsage: preemption by other jobs is not counted; median
+ * for all. Then the CPU cost of a connection's lifetime with each idiom (--lifecycle no skips it). Prints CPU ns per message (process.cpuUsage: preemption by other jobs is not counted; median
  * of repetitions) and each idiom ÷ events, repetition by repetition.
  */
 import { Duplex } from 'stream';
@@ -106,6 +106,45 @@ async function measure(idiom: Idiom | 'none', size: number, batch: number, ms: n
   return ns / (batches * batch);
 }
 
+const CLOSE_1000_MASKED = Buffer.from([0x88, 0x82, 0x01, 0x02, 0x03, 0x04, 0x03 ^ 0x01, 0xe8 ^ 0x02]);
+
+/**
+ * CPU ns per connection lifetime without the network: a server WebSocket over an in-memory socket, the
+ * idiom attached (a reader parked), the peer's Close arrives, the Close is echoed and the socket closed.
+ * The library's share of a handshake cell's connection, minus the HTTP upgrade.
+ */
+async function measureLifecycle(idiom: Idiom, ms: number): Promise<number> {
+  let n = 0;
+  let start = process.cpuUsage();
+  for (let phase = 0; phase < 2; phase++) {
+    const until = process.hrtime.bigint() + BigInt(Math.round((phase === 0 ? ms / 3 : ms) * 1e6));
+    if (phase === 1) {
+      n = 0;
+      start = process.cpuUsage();
+    }
+    while (process.hrtime.bigint() < until) {
+      // 16 connections per turn of the event loop, as 16 handshakes at a time would give.
+      const sockets: MemorySocket[] = [];
+      for (let i = 0; i < 16; i++) {
+        const socket = new MemorySocket();
+        attach(new WebSocket(socket, Buffer.alloc(0), { isServer: true }), idiom);
+        sockets.push(socket);
+      }
+      await null;
+      for (const socket of sockets) socket.push(Buffer.from(CLOSE_1000_MASKED));
+      await turn();
+      for (const socket of sockets) {
+        if (socket.written !== 4) throw new Error(`${idiom}: Close echo of ${socket.written} bytes`);
+        socket.destroy();
+      }
+      await turn();
+      n += sockets.length;
+    }
+  }
+  const used = process.cpuUsage(start);
+  return ((used.user + used.system) * 1000) / n;
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -139,6 +178,21 @@ async function main(): Promise<void> {
     });
     console.log(`${size} B: none ${none.toFixed(0)} ns; ${line.join('; ')}`);
   }
+  if (args.get('lifecycle') === 'no') return;
+  const life = new Map<Idiom, number[]>();
+  const lifeRatios = new Map<Idiom, number[]>();
+  for (let rep = 0; rep < reps; rep++) {
+    const order = [...IDIOMS.slice(rep % IDIOMS.length), ...IDIOMS.slice(0, rep % IDIOMS.length)];
+    const got = new Map<Idiom, number>();
+    for (const i of order) got.set(i, await measureLifecycle(i, ms));
+    for (const [k, v] of got) life.set(k, [...(life.get(k) ?? []), v]);
+    for (const i of IDIOMS) lifeRatios.set(i, [...(lifeRatios.get(i) ?? []), (got.get(i) as number) / (got.get('events') as number)]);
+  }
+  const line = IDIOMS.map((i) => {
+    const r = lifeRatios.get(i) ?? [];
+    return `${i} ${median(life.get(i) ?? []).toFixed(0)} ns (÷ events ${median(r).toFixed(3)}, ${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)})`;
+  });
+  console.log(`connection lifetime (open, parked, peer's Close, Close echoed, closed): ${line.join('; ')}`);
 }
 
 main().catch((err: unknown) => {
