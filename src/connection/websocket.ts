@@ -204,6 +204,7 @@ export class WebSocket extends EventEmitter {
     this.parser = new FrameParser(
       { requireMask: this.isServer, maxPayload, allowRsv1: this.deflate !== null },
       this.receiver.onFrame,
+      this.receiver,
     );
 
     const keepAlive = options.keepAlive;
