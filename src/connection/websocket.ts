@@ -656,8 +656,8 @@ export class WebSocket extends EventEmitter {
     if (this.failure !== null || this.deferred !== null || this.state === State.Closed) return;
     this.deferred = err;
     this.receiver.stop(err);
+    // Not unref'd: it is always cleared when the connection fails or closes, and leak checks can see it.
     this.deferredTimer = setTimeout(failDeferred, PROTOCOL_ERROR_GRACE, this);
-    this.deferredTimer.unref();
     this.scheduleDeferredCheck();
   }
 
@@ -830,6 +830,8 @@ export class WebSocket extends EventEmitter {
       this.sendClose(buildClosePayload(code, err.message));
     }
     this.rejectReaders();
+    // Reading may have been paused (a message was being inflated): nothing more is parsed, but the peer's end must be seen.
+    this.socket.resume();
     // After whatever is queued, the Close included: ending first would cut it off.
     this.sender.end();
     this.armCloseTimer();
