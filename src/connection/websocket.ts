@@ -84,6 +84,13 @@ const enum State {
   Closed,
 }
 
+// A protocol error waiting for the messages received before it to be read (see deferFailure).
+interface DeferredFailure {
+  err: WebSocketError;
+  timer: NodeJS.Timeout;
+  checkScheduled: boolean;
+}
+
 interface Waiter<T> {
   resolve: (value: T) => void;
   reject: (err: Error) => void;
@@ -179,10 +186,8 @@ export class WebSocket extends EventEmitter {
   private peerCode: number = CloseCode.Abnormal;
   private peerReason = '';
   private failure: WebSocketError | null = null;
-  // A protocol error waiting for the messages received before it to be read (see deferFailure).
-  private deferred: WebSocketError | null = null;
-  private deferredTimer: NodeJS.Timeout | null = null;
-  private deferredCheck = false;
+  // One field, made only on a protocol error: every idle connection carries it.
+  private deferred: DeferredFailure | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
   private closeInfo: CloseInfo | null = null;
   // Queues of waiting callers, made on first use: an idle connection holds none of them.
@@ -654,24 +659,25 @@ export class WebSocket extends EventEmitter {
   // An application that does not read them gets PROTOCOL_ERROR_GRACE ms.
   private deferFailure(err: WebSocketError): void {
     if (this.failure !== null || this.deferred !== null || this.state === State.Closed) return;
-    this.deferred = err;
     this.receiver.stop(err);
     // Not unref'd: it is always cleared when the connection fails or closes, and leak checks can see it.
-    this.deferredTimer = setTimeout(failDeferred, PROTOCOL_ERROR_GRACE, this);
-    this.scheduleDeferredCheck();
+    this.deferred = { err, timer: setTimeout(failDeferred, PROTOCOL_ERROR_GRACE, this), checkScheduled: false };
+    this.scheduleDeferredCheck(this.deferred);
   }
 
   // Checks after the current turn (and the microtasks it queues): a message just handed over is answered first.
-  private scheduleDeferredCheck(): void {
-    if (this.deferredCheck) return;
-    this.deferredCheck = true;
+  private scheduleDeferredCheck(deferred: DeferredFailure): void {
+    if (deferred.checkScheduled) return;
+    deferred.checkScheduled = true;
     setImmediate(checkDeferredFailure, this);
   }
 
   /** @internal Fails the deferred protocol error once every message received before it was read. */
   handleDeferredCheck(): void {
-    this.deferredCheck = false;
-    if (this.deferred === null || this.inbox.length > 0) return;
+    const deferred = this.deferred;
+    if (deferred === null) return;
+    deferred.checkScheduled = false;
+    if (this.inbox.length > 0) return;
     const readable = this.readableStream;
     if (readable !== null && !readable.destroyed && readable.readableLength > 0) return;
     this.failDeferred();
@@ -679,16 +685,15 @@ export class WebSocket extends EventEmitter {
 
   /** @internal */
   failDeferred(): void {
-    const err = this.deferred;
-    if (err === null) return;
-    this.clearDeferred();
-    this.fail(err);
+    const deferred = this.deferred;
+    if (deferred === null) return;
+    this.clearDeferred(deferred);
+    this.fail(deferred.err);
   }
 
-  private clearDeferred(): void {
+  private clearDeferred(deferred: DeferredFailure): void {
     this.deferred = null;
-    if (this.deferredTimer !== null) clearTimeout(this.deferredTimer);
-    this.deferredTimer = null;
+    clearTimeout(deferred.timer);
   }
 
   /** @internal A stream waiting for the next message (`nextReader()`), or null. */
@@ -822,7 +827,7 @@ export class WebSocket extends EventEmitter {
   // Fails the connection (RFC 6455 §7.1.7): Close with the error's code, then close TCP without waiting.
   private fail(err: WebSocketError): void {
     if (this.failure !== null || this.state === State.Closed) return;
-    if (this.deferred !== null) this.clearDeferred();
+    if (this.deferred !== null) this.clearDeferred(this.deferred);
     this.failure = err;
     this.receiver.stop(err);
     if (!this.closeSent) {
@@ -869,8 +874,8 @@ export class WebSocket extends EventEmitter {
     this.closeTimer = null;
     if (this.deferred !== null) {
       // The peer hung up before the deferred failure: readers still learn why nothing more came.
-      this.failure ??= this.deferred;
-      this.clearDeferred();
+      this.failure ??= this.deferred.err;
+      this.clearDeferred(this.deferred);
     }
     this.heartbeat?.stop();
     this.socket.removeListener('data', socketOnData);
@@ -914,7 +919,7 @@ export class WebSocket extends EventEmitter {
     }
     const message = this.inbox.shift();
     if (message !== undefined) {
-      if (this.deferred !== null) this.scheduleDeferredCheck();
+      if (this.deferred !== null) this.scheduleDeferredCheck(this.deferred);
       if (this.inbox.length === 0 && this.inboxEnded) this.feedReadable();
       this.receiver.unblock();
     }
@@ -923,7 +928,7 @@ export class WebSocket extends EventEmitter {
 
   // Moves queued messages into the readable stream while it wants more, and ends it after the last.
   private feedReadable(): void {
-    if (this.deferred !== null) this.scheduleDeferredCheck();
+    if (this.deferred !== null) this.scheduleDeferredCheck(this.deferred);
     const readable = this.readableStream;
     if (readable === null || readable.destroyed || readable.readableEnded) return;
     while (this.readableWants && this.inbox.length > 0) {
