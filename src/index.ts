@@ -6,7 +6,7 @@ export type { FrameDecoderOptions } from './codec/frame-decoder';
 export { FrameEncoder } from './codec/frame-encoder';
 export type { FrameEncoderOptions } from './codec/frame-encoder';
 export { FrameParser, DEFAULT_MAX_PAYLOAD } from './codec/frame-parser';
-export type { FrameParserOptions, FrameHandler } from './codec/frame-parser';
+export type { FrameParserOptions, FrameHandler, PayloadObserver } from './codec/frame-parser';
 export { serializeFrame, writeFrameHeader, frameHeaderLength, firstHeaderByte } from './codec/frame-serializer';
 export { applyMask, maskImplementation } from './codec/mask';
 export { isValidUtf8, Utf8Validator } from './codec/utf8';

@@ -22,6 +22,18 @@ export interface FrameParserOptions {
  */
 export type FrameHandler = (frame: Frame) => boolean | void;
 
+/**
+ * Sees the payload of a frame that spans reads as its bytes arrive, before the frame is complete: lets the
+ * connection fail a text frame at its first invalid UTF-8 byte instead of at its end. Frames that lie in one
+ * chunk never reach it.
+ */
+export interface PayloadObserver {
+  /** A frame's payload spans reads: true to be shown its pieces (the frame's header fields are given). */
+  observe(opcode: number, rsv1: boolean): boolean;
+  /** The next piece of the observed payload, unmasked, in order. Throw a WebSocketError to fail the parser. */
+  piece(data: Buffer): void;
+}
+
 /** The default `maxPayload`: 64 MiB. */
 export const DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024;
 
@@ -53,6 +65,7 @@ export class FrameParser {
   private readonly maxPayload: number;
   private readonly allowRsv1: boolean;
   private readonly onFrame: FrameHandler;
+  private readonly observer: PayloadObserver | null;
 
   private state = State.Header;
   private paused = false;
@@ -80,12 +93,16 @@ export class FrameParser {
   // The payload of a frame spanning reads, once a quarter of it has arrived, and its bytes so far.
   private assembly: Buffer | null = null;
   private assembled = 0;
+  // The observer takes this spanning payload: its early pieces are then unmasked in place as they arrive.
+  private observed = false;
 
-  constructor(options: FrameParserOptions, onFrame: FrameHandler) {
+  /** `observer` (optional) is shown the payload of frames that span reads as it arrives. */
+  constructor(options: FrameParserOptions, onFrame: FrameHandler, observer?: PayloadObserver) {
     this.requireMask = options.requireMask;
     this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     this.allowRsv1 = options.allowRsv1 ?? false;
     this.onFrame = onFrame;
+    this.observer = observer ?? null;
     if (!(this.maxPayload >= 0)) throw new RangeError('maxPayload must be a non-negative number');
   }
 
@@ -263,25 +280,40 @@ export class FrameParser {
         return this.emitFrame(data);
       }
       if (available === 0) return false;
+      // Once per spanning frame, never for a frame that lies in one chunk.
+      if (collected === 0) this.observed = this.observer !== null && this.observer.observe(this.opcode, this.rsv1);
       const n = Math.min(wanted, available);
       if ((collected + n) * ASSEMBLE_AFTER_ONE_IN < this.payloadLength) {
         // Too little has arrived: keep the pieces, so memory follows the bytes actually received
         // rather than the length a peer announced.
-        (this.partial ??= new ByteAccumulator()).push(this.chunk.subarray(this.pos, this.pos + n));
+        const piece = this.chunk.subarray(this.pos, this.pos + n);
         this.pos += n;
+        if (this.observed) {
+          if (this.masked) unmaskWithKey(piece, rotateKey(this.maskKey, collected));
+          (this.observer as PayloadObserver).piece(piece);
+        }
+        (this.partial ??= new ByteAccumulator()).push(piece);
         return false;
       }
       // Enough is here: the payload gets its own buffer, and every later piece is copied
       // and unmasked into it in one pass, so socket chunks are never held from one read to the next.
       this.assembly = Buffer.allocUnsafe(this.payloadLength);
       this.assembled = 0;
-      if (partial !== null && collected > 0) for (const piece of partial.drain()) this.assemble(piece, 0, piece.length);
+      if (partial !== null && collected > 0) {
+        for (const piece of partial.drain()) {
+          if (this.observed) this.assembled += piece.copy(this.assembly, this.assembled);
+          else this.assemble(piece, 0, piece.length);
+        }
+      }
     } else if (available === 0) {
       return false;
     }
     const n = Math.min(this.payloadLength - this.assembled, available);
     this.pos += n;
-    if (!this.assemble(this.chunk, this.pos - n, this.pos)) return false;
+    const from = this.assembled;
+    const complete = this.assemble(this.chunk, this.pos - n, this.pos);
+    if (this.observed) (this.observer as PayloadObserver).piece((this.assembly as Buffer).subarray(from, this.assembled));
+    if (!complete) return false;
     const data = this.assembly as Buffer;
     this.assembly = null;
     return this.emitFrame(data);

@@ -1,6 +1,7 @@
 import { ByteAccumulator } from '../codec/byte-accumulator';
 import { parseClosePayload } from '../codec/close-payload';
 import { Frame, Opcode } from '../codec/frame';
+import type { PayloadObserver } from '../codec/frame-parser';
 import { Utf8Validator, isValidUtf8 } from '../codec/utf8';
 import { CloseCode, WebSocketError } from '../errors';
 import type { PerMessageDeflate } from '../extensions/permessage-deflate';
@@ -43,9 +44,10 @@ export interface ReceiverOptions {
  * as UTF-8 fragment by fragment, enforces `maxPayload` on whole messages, inflates compressed ones in
  * order, and answers control frames at once, even between the fragments of a message.
  * Its `onFrame` is the FrameParser's handler: returning false pauses the parser until the blocking
- * cause clears and `sink.resume()` is called.
+ * cause clears and `sink.resume()` is called. It is also the parser's PayloadObserver: a text frame that
+ * spans reads is validated piece by piece as it arrives, so an invalid byte fails in the read that brings it.
  */
-export class Receiver {
+export class Receiver implements PayloadObserver {
   private readonly sink: ReceiverSink;
   private readonly maxPayload: number;
   private readonly deflate: PerMessageDeflate | null;
@@ -58,6 +60,8 @@ export class Receiver {
   private fragmentsStore: ByteAccumulator | null = null;
   private utf8Store: Utf8Validator | null = null;
   private stream: MessageStreamTarget | null = null;
+  // The frame being completed was already validated piece by piece (see observe()).
+  private prevalidated = false;
 
   // Reasons the parser is paused; it resumes once none is left.
   private blocked = false;
@@ -95,6 +99,25 @@ export class Receiver {
     if (stream !== null) stream.failMessage(err ?? new WebSocketError(CloseCode.Abnormal, 'The connection ended mid-message'));
   }
 
+  /** @internal PayloadObserver: watch the pieces of an uncompressed text frame that spans reads. */
+  observe(opcode: number, rsv1: boolean): boolean {
+    if (this.done || rsv1) return false;
+    if (opcode === Opcode.Text) {
+      // A text frame inside a fragmented message is refused once complete; its bytes are not worth checking.
+      if (this.inMessage) return false;
+      this.utf8.reset();
+    } else if (opcode !== Opcode.Continuation || !this.inMessage || this.type !== 'text' || this.compressed) {
+      return false;
+    }
+    this.prevalidated = true;
+    return true;
+  }
+
+  /** @internal PayloadObserver: the next piece of a watched text frame. */
+  piece(data: Buffer): void {
+    if (!this.utf8.write(data)) throw new WebSocketError(CloseCode.InvalidPayload, 'Text message is not valid UTF-8');
+  }
+
   /** The FrameParser handler. */
   readonly onFrame = (frame: Frame): boolean => {
     if (this.done) return false;
@@ -130,7 +153,11 @@ export class Receiver {
   }
 
   private onData(payload: Buffer, fin: boolean): boolean {
-    if (!this.compressed) return this.accept(payload, fin);
+    if (!this.compressed) {
+      if (!this.prevalidated) return this.accept(payload, fin, false);
+      this.prevalidated = false;
+      return this.accept(payload, fin, true);
+    }
     const deflate = this.deflate as PerMessageDeflate;
     let returned = false;
     let proceed = true;
@@ -138,6 +165,8 @@ export class Receiver {
     // zlib counts what the whole message inflates to. Whole messages are bounded by maxPayload; a
     // streamed one is never held whole, so each of its frames may inflate to maxPayload more.
     const limit = this.stream === null ? this.maxPayload : this.received + this.maxPayload;
+    // Text is validated as zlib produces it, so invalid UTF-8 fails before the rest is inflated.
+    const validator = this.type === 'text' ? this.utf8 : null;
     deflate.decompress(payload, fin, limit, (err, data) => {
       this.inflating = false;
       if (this.done) return;
@@ -146,21 +175,23 @@ export class Receiver {
           err instanceof WebSocketError ? err : new WebSocketError(CloseCode.InvalidPayload, err.message, { cause: err }),
         );
       } else {
-        proceed = this.accept(data ?? Buffer.alloc(0), fin);
+        proceed = this.accept(data ?? Buffer.alloc(0), fin, true);
       }
       if (returned && proceed && !this.blocked) this.sink.resumeReading();
-    });
+    }, validator);
     returned = true;
     return !this.inflating && proceed;
   }
 
-  // Takes the (inflated) bytes of one frame of the current message.
-  private accept(data: Buffer, fin: boolean): boolean {
+  // Takes the (inflated) bytes of one frame of the current message. `validated`: its UTF-8 was already
+  // fed to the validator (piece by piece as it arrived, or as zlib produced it); only the end is left to check.
+  private accept(data: Buffer, fin: boolean, validated: boolean): boolean {
+    const text = this.type === 'text';
     const stream = this.stream;
     if (stream !== null) {
       this.received += data.length;
-      if (this.type === 'text' && !this.utf8.write(data)) return this.invalidUtf8();
-      if (fin && this.type === 'text' && !this.utf8.end()) return this.invalidUtf8();
+      if (text && !validated && !this.utf8.write(data)) return this.invalidUtf8();
+      if (fin && text && !this.utf8.end()) return this.invalidUtf8();
       const more = data.length === 0 || stream.pushFragment(data);
       if (fin) {
         this.inMessage = false;
@@ -178,13 +209,13 @@ export class Receiver {
     let message: Buffer;
     if (fin && (this.fragmentsStore === null || this.fragmentsStore.length === 0)) {
       // The common case: a whole message in one frame, validated in one call, never copied.
-      if (this.type === 'text' && !isValidUtf8(data)) return this.invalidUtf8();
+      if (text && !(validated ? this.utf8.end() : isValidUtf8(data))) return this.invalidUtf8();
       message = data;
     } else {
-      if (this.type === 'text' && !this.utf8.write(data)) return this.invalidUtf8();
+      if (text && !validated && !this.utf8.write(data)) return this.invalidUtf8();
       this.fragments.push(data);
       if (!fin) return true;
-      if (this.type === 'text' && !this.utf8.end()) return this.invalidUtf8();
+      if (text && !this.utf8.end()) return this.invalidUtf8();
       message = this.fragments.take();
     }
     this.inMessage = false;

@@ -68,6 +68,12 @@ export const DEFAULT_CLOSE_TIMEOUT = 5000;
 // Whole messages waiting to be read before the socket is paused.
 const INBOX_HIGH_WATER_MARK = 16;
 
+/**
+ * A protocol error found after messages the application has not read yet fails the connection once they are
+ * read, or after this many milliseconds at the latest (see `deferFailure`).
+ */
+const PROTOCOL_ERROR_GRACE = 250;
+
 // Automatic pongs written but not yet flushed. Reading pauses while the socket is full, so a peer
 // that pings without reading normally stalls itself long before this; past it, it is a flooder (ws 8.23).
 const MAX_PENDING_PONGS = 1024;
@@ -76,6 +82,13 @@ const enum State {
   Open,
   Closing,
   Closed,
+}
+
+// A protocol error waiting for the messages received before it to be read (see deferFailure).
+interface DeferredFailure {
+  err: WebSocketError;
+  timer: NodeJS.Timeout;
+  checkScheduled: boolean;
 }
 
 interface Waiter<T> {
@@ -158,6 +171,12 @@ function destroySocket(socket: Duplex): void {
 function socketOnDrain(this: OwnedSocket): void {
   this[kWebSocket]?.handleDrain();
 }
+function checkDeferredFailure(ws: WebSocket): void {
+  ws.handleDeferredCheck();
+}
+function failDeferred(ws: WebSocket): void {
+  ws.failDeferred();
+}
 
 /** The events of a {@link WebSocket}, with their arguments. */
 export interface WebSocketEvents {
@@ -217,6 +236,8 @@ export class WebSocket extends EventEmitter {
   private peerCode: number = CloseCode.Abnormal;
   private peerReason = '';
   private failure: WebSocketError | null = null;
+  // One field, made only on a protocol error: every idle connection carries it.
+  private deferred: DeferredFailure | null = null;
   private closeTimer: NodeJS.Timeout | null = null;
   private closeInfo: CloseInfo | null = null;
   // Queues of waiting callers, made on first use: an idle connection holds none of them.
@@ -256,6 +277,7 @@ export class WebSocket extends EventEmitter {
     this.parser = new FrameParser(
       { requireMask: this.isServer, maxPayload, allowRsv1: this.deflate !== null },
       this.receiver.onFrame,
+      this.receiver,
     );
 
     const keepAlive = options.keepAlive;
@@ -691,7 +713,7 @@ export class WebSocket extends EventEmitter {
 
   /** @internal The peer broke the protocol: fail the connection with the error's code. */
   handleProtocolError(err: WebSocketError): void {
-    this.fail(err);
+    this.deferFailure(err);
   }
 
   /** @internal Parsing may go on after the receiver paused it. */
@@ -709,7 +731,7 @@ export class WebSocket extends EventEmitter {
   /** @internal */
   handleSocketData(chunk: Buffer): void {
     // After a Close (either way) nothing more is parsed, but the socket keeps flowing so its end is seen.
-    if (this.closeReceived || this.failure !== null) return;
+    if (this.closeReceived || this.failure !== null || this.deferred !== null) return;
     let consumed: boolean;
     try {
       consumed = this.parser.push(chunk);
@@ -717,15 +739,56 @@ export class WebSocket extends EventEmitter {
       this.onParserError(err);
       return;
     }
-    if (!consumed && !this.closeReceived && this.failure === null) this.socket.pause();
+    if (!consumed && !this.closeReceived && this.failure === null && this.deferred === null) this.socket.pause();
   }
 
   private onParserError(err: unknown): void {
-    this.fail(
-      err instanceof WebSocketError
-        ? err
-        : new WebSocketError(CloseCode.InternalError, `Internal error while reading: ${String(err)}`, { cause: err }),
-    );
+    if (err instanceof WebSocketError) this.deferFailure(err);
+    else this.fail(new WebSocketError(CloseCode.InternalError, `Internal error while reading: ${String(err)}`, { cause: err }));
+  }
+
+  // The peer broke the protocol. Nothing after the bad frame is read, but the messages before it (often in the
+  // same read, as the parser reads ahead) are still delivered, like a pull parser would: the connection fails once
+  // they are read and, a turn of the event loop later, the application's answers are queued before the Close
+  // (Autobahn 3.2, 4.1.3, 5.15: "the echo for the first message is received, then the connection is failed").
+  // An application that does not read them gets PROTOCOL_ERROR_GRACE ms.
+  private deferFailure(err: WebSocketError): void {
+    if (this.failure !== null || this.deferred !== null || this.state === State.Closed) return;
+    this.receiver.stop(err);
+    // Not unref'd: it is always cleared when the connection fails or closes, and leak checks can see it.
+    this.deferred = { err, timer: setTimeout(failDeferred, PROTOCOL_ERROR_GRACE, this), checkScheduled: false };
+    this.scheduleDeferredCheck(this.deferred);
+  }
+
+  // Checks after the current turn (and the microtasks it queues): a message just handed over is answered first.
+  private scheduleDeferredCheck(deferred: DeferredFailure): void {
+    if (deferred.checkScheduled) return;
+    deferred.checkScheduled = true;
+    setImmediate(checkDeferredFailure, this);
+  }
+
+  /** @internal Fails the deferred protocol error once every message received before it was read. */
+  handleDeferredCheck(): void {
+    const deferred = this.deferred;
+    if (deferred === null) return;
+    deferred.checkScheduled = false;
+    if (this.inbox.length > 0) return;
+    const readable = this.readableStream;
+    if (readable !== null && !readable.destroyed && readable.readableLength > 0) return;
+    this.failDeferred();
+  }
+
+  /** @internal */
+  failDeferred(): void {
+    const deferred = this.deferred;
+    if (deferred === null) return;
+    this.clearDeferred(deferred);
+    this.fail(deferred.err);
+  }
+
+  private clearDeferred(deferred: DeferredFailure): void {
+    this.deferred = null;
+    clearTimeout(deferred.timer);
   }
 
   /** @internal A stream waiting for the next message (`nextReader()`), or null. */
@@ -859,6 +922,7 @@ export class WebSocket extends EventEmitter {
   // Fails the connection (RFC 6455 §7.1.7): Close with the error's code, then close TCP without waiting.
   private fail(err: WebSocketError): void {
     if (this.failure !== null || this.state === State.Closed) return;
+    if (this.deferred !== null) this.clearDeferred(this.deferred);
     this.failure = err;
     this.receiver.stop(err);
     if (!this.closeSent) {
@@ -866,6 +930,8 @@ export class WebSocket extends EventEmitter {
       this.sendClose(buildClosePayload(code, err.message));
     }
     this.rejectReaders();
+    // Reading may have been paused (a message was being inflated): nothing more is parsed, but the peer's end must be seen.
+    this.socket.resume();
     // After whatever is queued, the Close included: ending first would cut it off.
     this.sender.end();
     this.armCloseTimer();
@@ -901,6 +967,11 @@ export class WebSocket extends EventEmitter {
     this.state = State.Closed;
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
     this.closeTimer = null;
+    if (this.deferred !== null) {
+      // The peer hung up before the deferred failure: readers still learn why nothing more came.
+      this.failure ??= this.deferred.err;
+      this.clearDeferred(this.deferred);
+    }
     this.heartbeat?.stop();
     this.socket.removeListener('data', socketOnData);
     this.deflate?.close();
@@ -943,6 +1014,7 @@ export class WebSocket extends EventEmitter {
     }
     const message = this.inbox.shift();
     if (message !== undefined) {
+      if (this.deferred !== null) this.scheduleDeferredCheck(this.deferred);
       if (this.inbox.length === 0 && this.inboxEnded) this.feedReadable();
       this.receiver.unblock();
     }
@@ -951,6 +1023,7 @@ export class WebSocket extends EventEmitter {
 
   // Moves queued messages into the readable stream while it wants more, and ends it after the last.
   private feedReadable(): void {
+    if (this.deferred !== null) this.scheduleDeferredCheck(this.deferred);
     const readable = this.readableStream;
     if (readable === null || readable.destroyed || readable.readableEnded) return;
     while (this.readableWants && this.inbox.length > 0) {

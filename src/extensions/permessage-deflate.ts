@@ -4,6 +4,7 @@
  * The header grammar lives in ./extension-header, the process-wide cap on zlib work in ./zlib-limiter.
  */
 import * as zlib from 'zlib';
+import type { Utf8Validator } from '../codec/utf8';
 import { CloseCode, HandshakeError, WebSocketError } from '../errors';
 import { formatExtension, parseExtensionHeader, type ExtensionParam } from './extension-header';
 import { DEFAULT_MAX_CONCURRENCY, zlibLimiter } from './zlib-limiter';
@@ -369,6 +370,8 @@ interface Job {
   fin: boolean;
   maxSize: number;
   callback: DeflateCallback;
+  /** Inflate: fed the output as zlib produces it (text messages); a rejection fails the job with 1007. */
+  utf8: Utf8Validator | null;
 }
 
 /**
@@ -436,6 +439,10 @@ function endsWithTail(b: Buffer): boolean {
 
 function tooBigError(maxSize: number): WebSocketError {
   return new WebSocketError(CloseCode.MessageTooBig, `Compressed message inflates to more than the ${maxSize} bytes allowed`);
+}
+
+function invalidUtf8Error(): WebSocketError {
+  return new WebSocketError(CloseCode.InvalidPayload, 'Text message is not valid UTF-8');
 }
 
 function invalidDataError(cause: Error): WebSocketError {
@@ -602,15 +609,17 @@ export class PerMessageDeflate {
       this.deflateSync(data, callback);
       return;
     }
-    this.enqueue({ kind: DEFLATE, data, fin, maxSize: Infinity, callback });
+    this.enqueue({ kind: DEFLATE, data, fin, maxSize: Infinity, callback, utf8: null });
   }
 
   /**
    * Inflates one fragment of a compressed message; fails with WebSocketError(1009) once a message inflates past
    * maxSize (counted over all fragments of the message), with WebSocketError(1007) on corrupt data. After an
    * error the instance only fails; close() it. The callback may run before this returns (the fast path).
+   * `utf8` (text messages): fed the inflated bytes as zlib produces them; once it rejects them the job fails
+   * with WebSocketError(1007) and inflates no further. The caller checks `utf8.end()` at the message's end.
    */
-  decompress(data: Buffer, fin: boolean, maxSize: number, callback: DeflateCallback): void {
+  decompress(data: Buffer, fin: boolean, maxSize: number, callback: DeflateCallback, utf8: Utf8Validator | null = null): void {
     const whole = fin && !this.inflateOpen;
     this.inflateOpen = !fin;
     if (
@@ -619,11 +628,11 @@ export class PerMessageDeflate {
       data.length <= SYNC_INPUT_LIMIT &&
       this.inflateError === null &&
       this.idle() &&
-      this.inflateSync(data, maxSize, callback)
+      this.inflateSync(data, maxSize, callback, utf8)
     ) {
       return;
     }
-    this.enqueue({ kind: INFLATE, data, fin, maxSize, callback });
+    this.enqueue({ kind: INFLATE, data, fin, maxSize, callback, utf8 });
   }
 
   /**
@@ -677,7 +686,7 @@ export class PerMessageDeflate {
    * Inflates a whole message at once, or returns false (having produced nothing) when it inflates to more than
    * {@link SYNC_INFLATE_CAP} yet possibly not more than maxSize: the async path then redoes it in bounded steps.
    */
-  private inflateSync(data: Buffer, maxSize: number, callback: DeflateCallback): boolean {
+  private inflateSync(data: Buffer, maxSize: number, callback: DeflateCallback, utf8: Utf8Validator | null): boolean {
     const input = Buffer.allocUnsafe(data.length + TAIL.length);
     data.copy(input, 0);
     TAIL.copy(input, data.length);
@@ -701,6 +710,7 @@ export class PerMessageDeflate {
       }
     }
     if (err === null && out.length > 0 && out.length > maxSize) err = tooBigError(maxSize);
+    if (err === null && utf8 !== null && !utf8.write(out)) err = invalidUtf8Error();
     if (err !== null) {
       // As on the async path: the instance only fails from now on.
       this.inflateError = err;
@@ -856,10 +866,12 @@ export class PerMessageDeflate {
       if (this.messageBytes > job.maxSize) {
         // Stop zlib right here: destroying the stream inside its 'data' event ends the current write after
         // this chunk, so the rest of the bomb is never inflated.
-        const err = tooBigError(job.maxSize);
-        this.inflateError = err;
-        this.discardInflate();
-        this.finish(err);
+        this.abortInflate(tooBigError(job.maxSize));
+        return;
+      }
+      if (job.utf8 !== null && !job.utf8.write(chunk)) {
+        // Likewise: invalid text fails at the chunk that shows it, not after the whole message is inflated.
+        this.abortInflate(invalidUtf8Error());
         return;
       }
     }
@@ -922,6 +934,13 @@ export class PerMessageDeflate {
       if (this.peerNoContextTakeover && this.inflateStream !== null) this.inflateStream.reset();
     }
     this.finish(null, out);
+  }
+
+  /** Fails the current inflate job with `err`; the instance only fails from now on. */
+  private abortInflate(err: WebSocketError): void {
+    this.inflateError = err;
+    this.discardInflate();
+    this.finish(err);
   }
 
   /** A zlib error (or failed write) on the active stream ends the current job. */

@@ -1,6 +1,7 @@
 import * as path from 'path';
 import * as zlib from 'zlib';
 import fc from 'fast-check';
+import { Utf8Validator } from '../../src/codec/utf8';
 import { HandshakeError, WebSocketError } from '../../src/errors';
 import { parseExtensionHeader } from '../../src/extensions/extension-header';
 import {
@@ -953,6 +954,46 @@ describe('decompression limits', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('UTF-8 of inflated text, checked as zlib produces it', () => {
+  const NCT = params({ serverNoContextTakeover: true, clientNoContextTakeover: true });
+  const run = (p: PerMessageDeflate, data: Buffer, fin: boolean, maxSize: number, utf8: Utf8Validator): Promise<Buffer> =>
+    new Promise((resolve, reject) => p.decompress(data, fin, maxSize, (err, out) => (err ? reject(err) : resolve(out as Buffer)), utf8));
+
+  test.each([
+    ['stream (context takeover)', params()],
+    ['one-shot (no context takeover)', NCT],
+  ])('%s: valid text passes through and the validator sees every byte', async (_name, p) => {
+    const client = track(new PerMessageDeflate(p, {}, false));
+    const m = Buffer.from('κόσμε '.repeat(5000));
+    const c = zlib.deflateRawSync(m, { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+    const utf8 = new Utf8Validator();
+    expect((await run(client, c, true, 64 * 1024 * 1024, utf8)).equals(m)).toBe(true);
+    expect(utf8.end()).toBe(true);
+    // A fragment ending inside a character leaves the validator waiting for the rest.
+    const cut = zlib.deflateRawSync(Buffer.from([0x61, 0xce]), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+    const v2 = new Utf8Validator();
+    await run(client, cut, true, 1024, v2);
+    expect(v2.end()).toBe(false);
+  });
+
+  test.each([
+    ['stream (context takeover)', params()],
+    ['one-shot (no context takeover)', NCT],
+  ])('%s: invalid text fails with 1007, and the instance stays failed', async (_name, p) => {
+    const client = track(new PerMessageDeflate(p, {}, false));
+    const c = zlib.deflateRawSync(Buffer.from([0x61, 0xff, 0x62]), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+    await expect(run(client, c, true, 1024, new Utf8Validator())).rejects.toMatchObject({ closeCode: 1007 });
+    await expect(decompress(client, hex('f2 48 cd c9 c9 07 00'))).rejects.toMatchObject({ closeCode: 1007 });
+  });
+
+  test('on the stream, invalid text at the start fails before the message is inflated past maxSize (1007, not 1009)', async () => {
+    const client = track(new PerMessageDeflate(params(), {}, false));
+    const m = Buffer.concat([Buffer.from([0xff]), Buffer.alloc(4 * 1024 * 1024, 0x61)]);
+    const c = zlib.deflateRawSync(m, { finishFlush: zlib.constants.Z_SYNC_FLUSH }).subarray(0, -4);
+    await expect(run(client, c, true, 1024 * 1024, new Utf8Validator())).rejects.toMatchObject({ closeCode: 1007 });
   });
 });
 
