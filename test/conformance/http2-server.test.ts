@@ -245,6 +245,23 @@ describeTls('WebSocketServer({ http2 })', () => {
     expect((await session(h2.origin)).remoteSettings.enableConnectProtocol).toBe(false);
   });
 
+  test("the server's Hub publishes to subscribers on HTTP/2 streams like to HTTP/1.1 ones", async () => {
+    let wss!: WebSocketServer;
+    const h2 = await startH2Server({}, (server) => {
+      wss = new WebSocketServer({ http2: server }, (ws) => wss.hub.subscribe(ws, 'news'));
+    });
+    cleanups.push(() => h2.close());
+    cleanups.push(() => wss.close());
+    const s = await session(h2.origin);
+    const subscribers = await Promise.all([1, 2, 3].map(() => rawH2WebSocket(s, '/')));
+    await new Promise<void>((resolve) => {
+      const check = (): void => (wss.hub.subscriberCount('news') === 3 ? resolve() : void setImmediate(check));
+      check();
+    });
+    expect(wss.hub.publish('news', 'to every stream')).toBe(3);
+    for (const { ws } of subscribers) expect((await ws.readMessage()).data.toString()).toBe('to every stream');
+  });
+
   test('server and http2 together are a TypeError', () => {
     const server = http2.createServer();
     expect(() => new WebSocketServer({ http2: server, port: 1 })).toThrow(TypeError);
