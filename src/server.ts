@@ -3,12 +3,15 @@
 // should call `Upgrader.upgrade()` from its own 'upgrade' handler instead.
 import { EventEmitter } from 'events';
 import * as http from 'http';
+import type * as http2 from 'http2';
 import type * as https from 'https';
 import type * as net from 'net';
 import type * as stream from 'stream';
 import type { WebSocket } from './connection/websocket';
 import { Hub, type HubOptions } from './fanout/hub';
+import { Refusal } from './handshake/refusal';
 import { Upgrader, writeHandshakeError, type UpgradeCallback, type UpgraderOptions } from './handshake/server';
+import { attachToHttp2Server } from './http2/server';
 import { OpenConnections } from './open-connections';
 
 /** Options of a {@link WebSocketServer}. */
@@ -18,6 +21,12 @@ export interface WebSocketServerOptions {
    * not close it. When omitted, the WebSocketServer creates (and owns) a plain HTTP server: see `listen()`.
    */
   server?: http.Server | https.Server;
+  /**
+   * An existing HTTP/2 server (`http2.createSecureServer`, or `http2.createServer` for h2c) to accept
+   * WebSockets over HTTP/2 on (RFC 8441, see `Upgrader.attachHttp2`); with `allowHTTP1`, its HTTP/1.1
+   * upgrades are accepted too. It stays the caller's, like `server`; the two cannot be combined.
+   */
+  http2?: http2.Http2SecureServer | http2.Http2Server;
   /** Port of the server it creates (0, the default, picks a free one). Not allowed with `server`. */
   port?: number;
   /** Host of the server it creates (default: all interfaces). Not allowed with `server`. */
@@ -37,6 +46,10 @@ export interface WebSocketServerOptions {
 }
 
 const SHUTDOWN_CODE = 1001;
+
+function noop(): void {
+  /* replaced before use */
+}
 const SHUTDOWN_REASON = 'Server shutting down';
 
 /** The request path without its query, for absolute-form request targets too. */
@@ -72,7 +85,9 @@ function pathOf(url: string | undefined): string {
 export class WebSocketServer extends EventEmitter {
   private readonly connections = new OpenConnections();
   private readonly pending = new Set<Promise<void>>();
-  private readonly httpServer: http.Server | https.Server;
+  private readonly httpServer: http.Server | https.Server | http2.Http2SecureServer | http2.Http2Server;
+  private readonly detachHttp2: (() => void) | null = null;
+  private readonly pendingStreams = new Map<http.IncomingMessage, () => void>();
   private readonly ownsServer: boolean;
   private readonly port: number;
   private readonly host: string | undefined;
@@ -93,8 +108,11 @@ export class WebSocketServer extends EventEmitter {
     onConnection?: (ws: WebSocket, req: http.IncomingMessage) => void,
   ) {
     super();
-    if (opts.server !== undefined && (opts.port !== undefined || opts.host !== undefined)) {
-      throw new TypeError('port and host configure the server WebSocketServer creates; they cannot be used with server');
+    if ((opts.server !== undefined || opts.http2 !== undefined) && (opts.port !== undefined || opts.host !== undefined)) {
+      throw new TypeError('port and host configure the server WebSocketServer creates; they cannot be used with server or http2');
+    }
+    if (opts.server !== undefined && opts.http2 !== undefined) {
+      throw new TypeError('server and http2 cannot be combined: give one server (an HTTP/2 one with allowHTTP1 takes both)');
     }
     if (opts.path !== undefined && (typeof opts.path !== 'string' || !opts.path.startsWith('/'))) {
       throw new TypeError('path must be a string starting with "/"');
@@ -119,7 +137,14 @@ export class WebSocketServer extends EventEmitter {
     this.port = opts.port ?? 0;
     this.host = opts.host;
     this.upgrader = opts.upgrader instanceof Upgrader ? opts.upgrader : new Upgrader(opts.upgrader);
-    if (opts.server !== undefined) {
+    if (opts.http2 !== undefined) {
+      this.httpServer = opts.http2;
+      this.ownsServer = false;
+      this.detachHttp2 = attachToHttp2Server(this.upgrader, opts.http2, {
+        gate: (req) => this.gateStream(req),
+        done: (err, ws, req) => this.streamDone(err, ws, req),
+      });
+    } else if (opts.server !== undefined) {
       this.httpServer = opts.server;
       this.ownsServer = false;
     } else {
@@ -190,7 +215,7 @@ export class WebSocketServer extends EventEmitter {
       let serverClosed: Promise<void> = Promise.resolve();
       if (this.ownsServer) {
         // Stop accepting now; the callback comes once every socket, upgraded ones included, is gone.
-        const server = this.httpServer;
+        const server = this.httpServer as http.Server;
         serverClosed = new Promise<void>((resolve) => {
           server.close(() => resolve());
         });
@@ -202,6 +227,7 @@ export class WebSocketServer extends EventEmitter {
       if (this.ownsHub && this.hubInstance !== null) await this.hubInstance.close();
       // Detached only now, so that upgrades arriving meanwhile are answered 503 rather than as plain HTTP.
       this.httpServer.removeListener('upgrade', this.onUpgrade);
+      this.detachHttp2?.();
       this.emit('close');
     })();
     return this.closing;
@@ -259,6 +285,27 @@ export class WebSocketServer extends EventEmitter {
       this.pending.add(attempt);
       void attempt.then(() => this.pending.delete(attempt));
     }
+  }
+
+  /** Before an HTTP/2 WebSocket stream's handshake: its path and our state, as for an 'upgrade'. */
+  private gateStream(req: http.IncomingMessage): Refusal | undefined {
+    if (!this.matchesPath(req)) return new Refusal(404, 'Not Found');
+    if (this.closing !== null) return new Refusal(503, 'Server shutting down');
+    // Handshakes in flight (an asynchronous checkOrigin) are waited for by close(), as on HTTP/1.1.
+    let release: () => void = noop;
+    const attempt = new Promise<void>((resolve) => (release = resolve));
+    this.pending.add(attempt);
+    void attempt.then(() => this.pending.delete(attempt));
+    this.pendingStreams.set(req, release);
+    return undefined;
+  }
+
+  private streamDone(err: Error | null, ws: WebSocket | null, req: http.IncomingMessage): void {
+    const release = this.pendingStreams.get(req);
+    this.pendingStreams.delete(req);
+    if (ws !== null) this.adopt(ws, req);
+    else this.emitSafely('handshakeError', err ?? new Error('The opening handshake failed'), req);
+    release?.();
   }
 
   // Listener errors go to 'error' (or are rethrown asynchronously): never into the HTTP server's emit.

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'events';
+import { Socket } from 'net';
 import { Readable, Writable } from 'stream';
 import type { Duplex } from 'stream';
 import { buildClosePayload, closeCodeFor, isValidCloseCode } from '../codec/close-payload';
@@ -290,9 +291,12 @@ export class WebSocket extends EventEmitter {
           )
         : null;
 
-    const net = socket as Duplex & { setNoDelay?: (noDelay: boolean) => void; setTimeout?: (ms: number) => void };
-    if (typeof net.setNoDelay === 'function') net.setNoDelay(true);
-    if (typeof net.setTimeout === 'function') net.setTimeout(0);
+    // TCP settings belong to TCP sockets only: an HTTP/2 stream has a setTimeout of its own, and its
+    // session's socket is shared with other streams.
+    if (socket instanceof Socket) {
+      socket.setNoDelay(true);
+      socket.setTimeout(0);
+    }
 
     (socket as OwnedSocket)[kWebSocket] = this;
     socket.on('error', socketOnError);

@@ -2,6 +2,7 @@
 // byte stream under it comes from the transport seam (src/transport/transport.ts): direct, Unix socket,
 // proxy tunnel or a custom createConnection; the HTTP/1.1 upgrade below runs the same over all of them.
 import * as http from 'http';
+import type * as http2 from 'http2';
 import * as net from 'net';
 import type * as stream from 'stream';
 import { DEFAULT_MAX_PAYLOAD } from '../codec/frame-parser';
@@ -15,6 +16,7 @@ import {
   type PerMessageDeflateOptions,
 } from '../extensions/permessage-deflate';
 import { WebSocket, type WebSocketOptions } from '../connection/websocket';
+import { connectHttp2 } from '../http2/client';
 import { proxyFromEnvironment } from '../transport/proxy-env';
 import { parseProxyUrl, type ProxyConfig } from '../transport/proxy-url';
 import {
@@ -38,6 +40,7 @@ import {
   parseList,
   readSingleHeader,
   type HeaderMap,
+  type HeaderSource,
 } from './headers';
 
 export type { ConnectTlsOptions, CreateConnection, TransportOptions } from '../transport/transport';
@@ -103,6 +106,15 @@ export interface ConnectOptions extends ConnectTlsOptions {
   socketPath?: string;
   /** A custom transport: the Duplex the handshake is written to. Replaces TCP, TLS, proxies and Unix sockets. */
   createConnection?: CreateConnection;
+  /**
+   * WebSockets over HTTP/2 (RFC 8441). `true`: for `wss://`, offer `h2` and `http/1.1` by ALPN and, when
+   * the server's SETTINGS allow extended CONNECT, open the WebSocket as a stream of a session shared by
+   * every WebSocket to the same origin (it closes after its last stream); otherwise fall back to the
+   * HTTP/1.1 upgrade on a fresh connection (`ws://`, a proxy, a Unix socket or `createConnection` always
+   * do). A `ClientHttp2Session` (h2c, or one set up by hand) is used as is and never closed; it must allow
+   * extended CONNECT. Default: HTTP/1.1.
+   */
+  http2?: boolean | http2.ClientHttp2Session;
 }
 
 /** Request headers the handshake owns; user headers may not set them. */
@@ -128,8 +140,8 @@ function abortError(signal: AbortSignal): DOMException {
   return new DOMException('The WebSocket connection attempt was aborted', { name: 'AbortError', cause: reason });
 }
 
-/** What {@link parseTarget} makes of the URL: where to connect and what to put in the request line. */
-interface Target {
+/** @internal What {@link parseTarget} makes of the URL: where to connect and what to put in the request line. */
+export interface Target {
   /** The URL as ws:/wss: (ws+unix: and wss+unix: kept as they are), without credentials. */
   url: URL;
   secure: boolean;
@@ -311,8 +323,8 @@ function buildHeaders(
   return headers;
 }
 
-/** What the server agreed to, once its 101 answer has been checked. */
-interface Agreement {
+/** @internal What the server agreed to, once its answer has been checked. */
+export interface Agreement {
   protocol: string;
   extensions: string;
   deflateParams: DeflateParams | null;
@@ -348,6 +360,18 @@ function checkServerAnswer(
     throw new HandshakeError(101, 'Invalid server answer: Sec-WebSocket-Accept does not match the key sent');
   }
 
+  return checkAgreement(res, offered, compression);
+}
+
+/**
+ * @internal The negotiation half of the server's answer, the same on HTTP/1.1 and HTTP/2: the
+ * subprotocol must be one offered, the extension the permessage-deflate offered, with parameters we accept.
+ */
+export function checkAgreement(
+  res: HeaderSource,
+  offered: readonly string[],
+  compression: PerMessageDeflateOptions | null,
+): Agreement {
   let protocol = '';
   const protocolLines = headerOccurrences(res, 'sec-websocket-protocol');
   if (protocolLines.length > 0) {
@@ -763,6 +787,22 @@ export function connect(url: string | URL, opts: ConnectOptions = {}): Promise<W
   }
   const signal = opts.signal;
   if (signal?.aborted) return Promise.reject(abortError(signal));
+  // ---- RFC 8441: a stream of a shared HTTP/2 session when the server allows it (src/http2/client.ts).
+  // A proxy tunnel, a Unix socket or a custom transport carries one HTTP/1.1 upgrade: the path below.
+  if (opts.http2 !== undefined && opts.http2 !== false && p.createConnection === undefined && first.socketPath === undefined) {
+    let headers: HeaderMap | null;
+    try {
+      headers = resolveProxy(first, p) === null ? buildHeaders(first, p.userHeaders, p.origin, '', p.protocols, p.offer) : null;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (headers !== null) {
+      const agree = (res: HeaderSource): Agreement => checkAgreement(res, p.protocols, p.compression);
+      const fallback = (): Promise<WebSocket> => connect(url, { ...opts, http2: false });
+      return connectHttp2({ target: first, headers, compression: p.compression, timeout: p.timeout, maxPayload: p.maxPayload, opts, agree, fallback });
+    }
+  }
+  // ---- end of RFC 8441.
   // One signal for the whole attempt, whichever hop it is at: the caller's abort or the timeout.
   const controller = new AbortController();
   const onAbort = (): void => controller.abort(abortError(signal as AbortSignal));

@@ -7,6 +7,7 @@
 // `upgrade()` is called and covers what follows: a slow (async) `checkOrigin` and a peer that does not
 // read the 101 answer.
 import * as http from 'http';
+import type * as http2 from 'http2';
 import type * as stream from 'stream';
 import { DEFAULT_MAX_PAYLOAD } from '../codec/frame-parser';
 import { HandshakeError } from '../errors';
@@ -17,7 +18,9 @@ import {
   type PerMessageDeflateOptions,
 } from '../extensions/permessage-deflate';
 import { WebSocket, type WebSocketOptions } from '../connection/websocket';
+import { attachToHttp2Server } from '../http2/server';
 import { computeAcceptKey, isValidKey } from './accept';
+import { Refusal } from './refusal';
 import {
   asciiLower,
   equalsIgnoreAsciiCase,
@@ -56,7 +59,9 @@ export interface UpgraderOptions {
    * Decides whether the request's Origin may connect. Browsers send cookies with cross-site WebSocket
    * requests, so without this check any web page could open an authenticated connection (CSWSH). The
    * default, {@link checkSameOrigin}, allows requests without Origin (non-browser clients) and same-origin
-   * ones. May return a promise; a throw or rejection answers 500.
+   * ones. May return a promise; a throw or rejection answers 500. On HTTP/2 (see `attachHttp2`) it
+   * receives the stream's request as an `IncomingMessage` whose `httpVersion` is '2.0' and whose `host`
+   * header is the request's `:authority`.
    */
   checkOrigin?: (req: http.IncomingMessage) => boolean | Promise<boolean>;
   /** permessage-deflate (RFC 7692): `true` for the defaults, or its options. Off by default. */
@@ -66,7 +71,8 @@ export interface UpgraderOptions {
   /**
    * Answers a failed handshake instead of the default plain-text response. It receives the socket and owns
    * it from then on: it must write an answer (e.g. with {@link writeHandshakeError}) and end or destroy it.
-   * Called only when an HTTP answer is still possible — not after a timeout or a socket error.
+   * Called only when an HTTP answer is still possible — not after a timeout or a socket error. HTTP/1.1
+   * only: an HTTP/2 stream is refused with its status by the Upgrader itself.
    */
   onError?: (req: http.IncomingMessage, socket: stream.Duplex, status: number, reason: Error) => void;
   /** Passed to each connection: see {@link WebSocketOptions.keepAlive}. */
@@ -87,15 +93,6 @@ const RESERVED_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
 
 const SKIP_WHEN_SERIALIZING: ReadonlySet<string> = new Set(['sec-websocket-protocol']);
 
-/** An HTTP refusal decided while validating: status, message, and extra headers for the answer. */
-class Refusal {
-  constructor(
-    readonly status: number,
-    readonly message: string,
-    readonly headers: Record<string, string> = {},
-  ) {}
-}
-
 /** The subprotocol chosen and the caller's extra response header lines. */
 interface PreparedResponse {
   readonly protocol: string;
@@ -107,6 +104,38 @@ const NO_EXTRA_RESPONSE: PreparedResponse = Object.freeze({ protocol: '', lines:
 /** @internal How {@link Upgrader.handleUpgrade} reports: an error, or the connection. */
 export type UpgradeCallback = (err: Error | null, ws: WebSocket | null) => void;
 
+/**
+ * @internal The transport-specific half of a handshake: how its answers are written. The negotiation
+ * itself (origin, subprotocol, permessage-deflate, the connection's settings) is the Upgrader's, shared
+ * by HTTP/1.1 and HTTP/2. Implementations are module-level singletons, so a handshake allocates none.
+ */
+export interface HandshakeTransport {
+  /** True for HTTP/1.1: `onError` and `responseHeaders` only exist there. */
+  readonly http1: boolean;
+  /** Writes the success answer; `key` is the request's Sec-WebSocket-Key ('' where there is none). */
+  accept(socket: stream.Duplex, key: string, protocol: string, extensions: string, lines: string): void;
+  /** Writes a refusal and ends the socket (or stream); safe when it is already gone. */
+  refuse(socket: stream.Duplex, status: number, body: string, headers: Readonly<Record<string, string>>): void;
+}
+
+const HTTP1: HandshakeTransport = {
+  http1: true,
+  accept(socket, key, protocol, extensions, lines) {
+    let response =
+      'HTTP/1.1 101 Switching Protocols\r\n' +
+      'Upgrade: websocket\r\n' +
+      'Connection: Upgrade\r\n' +
+      `Sec-WebSocket-Accept: ${computeAcceptKey(key)}\r\n`;
+    if (protocol !== '') response += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
+    if (extensions !== '') response += `Sec-WebSocket-Extensions: ${extensions}\r\n`;
+    response += lines + '\r\n';
+    // One write: the answer is one segment, and nothing can interleave with it. The connection
+    // starts at once (frames it sends queue behind the 101); a write error reaches it as a socket error.
+    socket.write(response, 'latin1');
+  },
+  refuse: writeHandshakeError,
+};
+
 function ignoreError(): void {
   /* a socket error during or after an error answer has nobody left to tell */
 }
@@ -114,7 +143,8 @@ function ignoreError(): void {
 /**
  * Turns HTTP upgrade requests into WebSocket connections, validating everything RFC 6455 §4.2.1 asks of
  * the request and answering every failure with its own HTTP status. One Upgrader can serve any number of
- * requests concurrently; it keeps no per-connection state.
+ * requests concurrently; it keeps no per-connection state. {@link Upgrader.attachHttp2} does the same
+ * for HTTP/2 extended CONNECT streams (RFC 8441), with the same negotiation.
  *
  * ```ts
  * const upgrader = new Upgrader({ subprotocols: ['chat'] });
@@ -188,6 +218,24 @@ export class Upgrader {
   }
 
   /**
+   * Accepts WebSockets over HTTP/2 (RFC 8441) on `server`: turns on `enableConnectProtocol` in its
+   * SETTINGS and takes its `CONNECT` streams whose `:protocol` is `websocket`, whatever 'stream',
+   * 'request' or 'connect' listeners the application has; every other stream is left to them. Each
+   * request is checked (`:scheme`, `:path`, `:authority`, `sec-websocket-version: 13`) and negotiated
+   * exactly like an HTTP/1.1 upgrade (origin, subprotocols, permessage-deflate), then answered `:status
+   * 200` and handed to `onConnection`; a bad one is answered with its status (400, 403, 426, 501 for
+   * another `:protocol`) and never reaches it. Returns the function that detaches: new sessions no
+   * longer get the setting (RFC 8441 forbids withdrawing it from a session that has it) and later
+   * streams go to the application's listeners.
+   */
+  attachHttp2(
+    server: http2.Http2SecureServer | http2.Http2Server,
+    onConnection: (ws: WebSocket, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void,
+  ): () => void {
+    return attachToHttp2Server(this, server, onConnection);
+  }
+
+  /**
    * @internal `upgrade()` without its promise: `done` is called exactly once, synchronously unless
    * `checkOrigin` returned a promise. Only that asynchronous case needs a timer and socket listeners,
    * so the common handshake sets up neither (measured: about 10% of a handshake's CPU).
@@ -205,20 +253,36 @@ export class Upgrader {
       done(new HandshakeError(0, 'The socket was already closed when the opening handshake started'), null);
       return;
     }
-    // Validation, then the (possibly asynchronous) origin check, then negotiation and the answer.
     const key = validateRequest(req);
-    if (key instanceof Refusal) return this.refuse(req, socket, key, undefined, done);
+    if (key instanceof Refusal) return this.refuse(HTTP1, req, socket, key, undefined, done);
+    this.negotiate(HTTP1, req, socket, head, key, responseHeaders, done);
+  }
+
+  /**
+   * @internal The handshake after the transport's own checks, shared by HTTP/1.1 and HTTP/2: response
+   * headers and subprotocol, then the (possibly asynchronous) origin check, then permessage-deflate and
+   * the answer. `done` is called exactly once.
+   */
+  negotiate(
+    transport: HandshakeTransport,
+    req: http.IncomingMessage,
+    socket: stream.Duplex,
+    head: Buffer,
+    key: string,
+    responseHeaders: http.OutgoingHttpHeaders | undefined,
+    done: UpgradeCallback,
+  ): void {
     const prepared = this.prepareResponseHeaders(req, responseHeaders);
-    if (prepared instanceof Refusal) return this.refuse(req, socket, prepared, undefined, done);
+    if (prepared instanceof Refusal) return this.refuse(transport, req, socket, prepared, undefined, done);
 
     let verdict: boolean | Promise<boolean>;
     try {
       verdict = this.checkOrigin(req);
     } catch (e) {
-      return this.refuse(req, socket, new Refusal(500, `checkOrigin threw: ${describe(e)}`), e, done);
+      return this.refuse(transport, req, socket, new Refusal(500, `checkOrigin threw: ${describe(e)}`), e, done);
     }
     if (!isPromiseLike(verdict)) {
-      this.afterOrigin(req, socket, head, key, prepared, verdict, done);
+      this.afterOrigin(transport, req, socket, head, key, prepared, verdict, done);
       return;
     }
 
@@ -252,15 +316,16 @@ export class Upgrader {
     }
     verdict.then(
       (allowed) => {
-        if (settle()) this.afterOrigin(req, socket, head, key, prepared, allowed, done);
+        if (settle()) this.afterOrigin(transport, req, socket, head, key, prepared, allowed, done);
       },
       (e: unknown) => {
-        if (settle()) this.refuse(req, socket, new Refusal(500, `checkOrigin rejected: ${describe(e)}`), e, done);
+        if (settle()) this.refuse(transport, req, socket, new Refusal(500, `checkOrigin rejected: ${describe(e)}`), e, done);
       },
     );
   }
 
   private afterOrigin(
+    transport: HandshakeTransport,
     req: http.IncomingMessage,
     socket: stream.Duplex,
     head: Buffer,
@@ -269,7 +334,7 @@ export class Upgrader {
     allowed: boolean,
     done: UpgradeCallback,
   ): void {
-    if (allowed !== true) return this.refuse(req, socket, new Refusal(403, 'Origin not allowed'), undefined, done);
+    if (allowed !== true) return this.refuse(transport, req, socket, new Refusal(403, 'Origin not allowed'), undefined, done);
     let extensions = '';
     let deflate: PerMessageDeflate | null = null;
     if (this.compression !== null) {
@@ -280,23 +345,11 @@ export class Upgrader {
           extensions = negotiated.response;
         }
       } catch (e) {
-        return this.refuse(req, socket, new Refusal(500, `permessage-deflate negotiation failed: ${describe(e)}`), e, done);
+        return this.refuse(transport, req, socket, new Refusal(500, `permessage-deflate negotiation failed: ${describe(e)}`), e, done);
       }
     }
 
-    const accept = computeAcceptKey(key);
-    let response =
-      'HTTP/1.1 101 Switching Protocols\r\n' +
-      'Upgrade: websocket\r\n' +
-      'Connection: Upgrade\r\n' +
-      `Sec-WebSocket-Accept: ${accept}\r\n`;
-    if (prepared.protocol !== '') response += `Sec-WebSocket-Protocol: ${prepared.protocol}\r\n`;
-    if (extensions !== '') response += `Sec-WebSocket-Extensions: ${extensions}\r\n`;
-    response += prepared.lines + '\r\n';
-
-    // One write: the answer is one segment, and nothing can interleave with it. The connection
-    // starts at once (frames it sends queue behind the 101); a write error reaches it as a socket error.
-    socket.write(response, 'latin1');
+    transport.accept(socket, key, prepared.protocol, extensions, prepared.lines);
     let ws: WebSocket;
     try {
       ws = new WebSocket(socket, head, {
@@ -325,8 +378,9 @@ export class Upgrader {
     done(null, ws);
   }
 
-  // Answers with an HTTP error (or hands the socket to onError), then reports the failure.
-  private refuse(
+  /** @internal Answers with an HTTP error (or hands the socket to onError), then reports the failure. */
+  refuse(
+    transport: HandshakeTransport,
     req: http.IncomingMessage,
     socket: stream.Duplex,
     refusal: Refusal,
@@ -335,7 +389,7 @@ export class Upgrader {
   ): void {
     socket.on('error', ignoreError);
     const err = new HandshakeError(refusal.status, refusal.message, refusal.headers, cause === undefined ? undefined : { cause });
-    if (this.onError) {
+    if (this.onError && transport.http1) {
       try {
         this.onError(req, socket, refusal.status, err);
       } catch {
@@ -344,7 +398,7 @@ export class Upgrader {
     } else {
       // A 5xx is our own fault: its details go to the rejection (for logs), not to the peer.
       const body = refusal.status >= 500 ? (http.STATUS_CODES[refusal.status] ?? 'Error') : refusal.message;
-      writeHandshakeError(socket, refusal.status, body, refusal.headers);
+      transport.refuse(socket, refusal.status, body, refusal.headers);
     }
     done(err, null);
   }

@@ -16,6 +16,7 @@
 // and the test's name, and it is printed in every failure.
 import { createHash } from 'crypto';
 import * as net from 'net';
+import type { Duplex } from 'stream';
 import { FrameParser } from '../../src/codec/frame-parser';
 import type { Frame } from '../../src/codec/frame';
 import { connect, type ConnectOptions } from '../../src/handshake/client';
@@ -233,13 +234,14 @@ export class RawPeer {
   /** Every raw byte received after the handshake, when `captureRaw` was set. */
   readonly raw: Buffer[] = [];
 
-  private readonly socket: net.Socket;
+  private readonly socket: Duplex;
   private readonly parser: FrameParser;
   private readonly rand: () => number;
   private readonly watchers = new Set<() => void>();
   private readonly captureRaw: boolean;
 
-  constructor(socket: net.Socket, isClient: boolean, leftover: Buffer, opts: { captureRaw?: boolean } = {}) {
+  /** `socket` is a TCP socket, or an HTTP/2 stream (test/conformance/http2-parity.test.ts). */
+  constructor(socket: Duplex, isClient: boolean, leftover: Buffer, opts: { captureRaw?: boolean } = {}) {
     this.socket = socket;
     this.isClient = isClient;
     this.captureRaw = opts.captureRaw ?? false;
@@ -253,7 +255,7 @@ export class RawPeer {
       this.notify();
       return true;
     });
-    socket.setNoDelay(true);
+    if (socket instanceof net.Socket) socket.setNoDelay(true);
     socket.on('data', this.onData);
     socket.on('end', () => {
       this.ended = true;

@@ -1,18 +1,15 @@
 // The client side of the opening handshake (RFC 6455 §4.1): connect() against a raw `net` server that
 // answers crafted responses, and against real Upgrader servers (ws:// and wss://).
-import { execFileSync } from 'child_process';
-import * as fs from 'fs';
 import * as http from 'http';
 import * as https from 'https';
 import * as net from 'net';
-import * as os from 'os';
-import * as path from 'path';
 import type * as stream from 'stream';
 import { WebSocket } from '../../src/connection/websocket';
 import { HandshakeError } from '../../src/errors';
 import { computeAcceptKey, isValidKey } from '../../src/handshake/accept';
 import { connect } from '../../src/handshake/client';
 import { Upgrader } from '../../src/handshake/server';
+import { makeCertificate } from '../helpers/tls';
 
 interface SeenRequest {
   requestLine: string;
@@ -429,23 +426,6 @@ describe('against a real Upgrader ()', () => {
 });
 
 // ---- wss:// ---------------------------------------------------------------------------------------
-
-function makeCertificate(): { key: string; cert: string } | null {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wsflow-tls-'));
-  try {
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-        '-keyout', path.join(dir, 'k'), '-out', path.join(dir, 'c'), '-days', '1'],
-      { stdio: 'ignore' },
-    );
-    return { key: fs.readFileSync(path.join(dir, 'k'), 'utf8'), cert: fs.readFileSync(path.join(dir, 'c'), 'utf8') };
-  } catch {
-    return null;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const tlsMaterial = makeCertificate();
 const describeTls = tlsMaterial ? describe : describe.skip;
