@@ -307,6 +307,13 @@ describePeer('RedisBroker with an ACL user holding only the documented rights', 
     expect(a.broker.sharded).toBe(true);
     await a.broker.publish('room', Buffer.from('allowed'));
     await a.rec.until(() => a.rec.messages.length === 1, 'allowed message');
+    await a.broker.unsubscribe('room');
+    expect(numsub(await server.command('PUBSUB', 'SHARDNUMSUB', 'wsflow:room'))).toEqual({ 'wsflow:room': 0 });
+    const plain = broker({ client: await nodeRedis(url), sharded: false, timeout: 2000 });
+    await plain.broker.subscribe('plain');
+    await plain.broker.publish('plain', Buffer.from('plain too'));
+    await plain.rec.until(() => plain.rec.texts().includes('plain too'), 'plain message');
+    await plain.broker.unsubscribe('plain');
 
     const outside = broker({ client: await nodeRedis(url), prefix: 'other:', timeout: 2000 });
     await expect(outside.broker.publish('room', Buffer.from('no'))).rejects.toThrow(/NOPERM|permission/i);

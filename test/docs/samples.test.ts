@@ -1,7 +1,7 @@
 // Every ```ts block of docs/*.md and README.md is type-checked against the repository's own types, so no
 // sample rots. Each block is one module ('wsflow' maps to src/index.ts, 'wsflow/standard' to
-// src/standard/index.ts; other packages resolve from node_modules), compiled in memory with top-level await
-// allowed. A block whose info string is `ts no-check` is skipped.
+// src/standard/index.ts, 'wsflow/redis' to src/brokers/redis.ts; other packages resolve from node_modules),
+// compiled in memory with top-level await allowed. A block whose info string is `ts no-check` is skipped.
 import * as fs from 'fs';
 import * as path from 'path';
 import * as ts from 'typescript';
@@ -81,6 +81,7 @@ const options: ts.CompilerOptions = {
   paths: {
     wsflow: ['src/index.ts'],
     'wsflow/standard': ['src/standard/index.ts'],
+    'wsflow/redis': ['src/brokers/redis.ts'],
   },
 };
 
@@ -138,16 +139,17 @@ test.each(['http', 'express', 'fastify', 'koa'])('docs/integrations.md shows exa
   expect(fs.readFileSync(path.join(ROOT, 'docs/integrations.md'), 'utf8')).toContain('```ts\n' + body + '\n```');
 });
 
-// docs/api.md has a `### \`name\`` entry for every export of both entry points, so the reference cannot fall behind.
-test('docs/api.md documents every export of wsflow and wsflow/standard', () => {
-  const program = ts.createProgram([path.join(ROOT, 'src/index.ts'), path.join(ROOT, 'src/standard/index.ts')], {
+// docs/api.md has a `### \`name\`` entry for every export of every entry point, so the reference cannot fall behind.
+const ENTRY_POINTS = ['src/index.ts', 'src/standard/index.ts', 'src/brokers/redis.ts'];
+test('docs/api.md documents every export of wsflow, wsflow/standard and wsflow/redis', () => {
+  const program = ts.createProgram(ENTRY_POINTS.map((e) => path.join(ROOT, e)), {
     ...options,
     paths: undefined,
     baseUrl: undefined,
   });
   const checker = program.getTypeChecker();
   const names = new Set<string>();
-  for (const entry of ['src/index.ts', 'src/standard/index.ts']) {
+  for (const entry of ENTRY_POINTS) {
     const source = program.getSourceFile(path.join(ROOT, entry));
     const symbol = source === undefined ? undefined : checker.getSymbolAtLocation(source);
     if (symbol === undefined) throw new Error(`${entry} has no module symbol`);
