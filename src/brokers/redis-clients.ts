@@ -166,67 +166,115 @@ class NodeRedisDriver implements RedisDriver {
   }
 }
 
-class NodeRedisSubscriber implements SubscriberConnection {
+/**
+ * The broker's side of a subscriber connection, once for both libraries: loss detection (reported once,
+ * only for a connection that was ready and not destroyed by us), detection of sharded pub/sub, and one
+ * SSUBSCRIBE per channel. Subclasses supply the library calls.
+ */
+abstract class Subscriber implements SubscriberConnection {
   private destroyed = false;
   private wasReady = false;
-  private readonly listener: (message: Buffer, channel: Buffer) => void;
 
-  constructor(
-    private readonly sub: NodeRedisClient,
-    private readonly events: SubscriberEvents,
-  ) {
-    this.listener = (message, channel) => events.message(channel, message);
-    // Always listened to: node-redis emits 'error' for every socket error, and an EventEmitter
-    // without an 'error' listener throws. Stays attached after destroy() to absorb late ones.
-    sub.on('error', ((err: unknown) => this.onError(asError(err))) as Listener);
-    sub.on('end', (() => this.onError(new Error('Redis subscriber connection closed'))) as Listener);
+  constructor(private readonly events: SubscriberEvents) {}
+
+  /** The library says the connection takes commands. */
+  protected abstract libraryReady(): boolean;
+  protected abstract open(): Promise<unknown>;
+  protected abstract drop(): void;
+  protected abstract command(args: string[]): Promise<unknown>;
+  /** (S)SUBSCRIBE or (S)UNSUBSCRIBE the channels. */
+  protected abstract send(subscribe: boolean, sharded: boolean, channels: string[]): Promise<unknown>;
+
+  protected received(channel: Buffer, payload: Buffer): void {
+    this.events.message(channel, payload);
   }
 
-  private onError(err: Error): void {
-    if (this.destroyed || !this.wasReady || this.sub.isReady) return;
+  protected failed(err: unknown): void {
+    if (this.destroyed || !this.wasReady || this.libraryReady()) return;
     this.wasReady = false;
-    this.events.lost(err);
+    this.events.lost(asError(err));
   }
 
   async connect(): Promise<void> {
-    await this.sub.connect();
+    await this.open();
     this.wasReady = true;
   }
 
   async supportsSharded(): Promise<boolean> {
     try {
-      return describesCommand(await this.sub.sendCommand(['COMMAND', 'INFO', 'SPUBLISH']));
+      return describesCommand(await this.command(['COMMAND', 'INFO', 'SPUBLISH']));
     } catch {
       // No right to COMMAND (ACL) or a server without it: plain PUBLISH works everywhere.
       return false;
     }
   }
 
-  async subscribe(channels: string[], sharded: boolean): Promise<void> {
-    if (channels.length === 0) return;
-    if (!sharded) return this.sub.subscribe(channels, this.listener, true);
-    // One SSUBSCRIBE per channel: on a cluster, channels of different slots cannot share one.
-    await Promise.all(channels.map((c) => this.sub.sSubscribe([c], this.listener, true)));
+  subscribe(channels: string[], sharded: boolean): Promise<void> {
+    return this.sendAll(true, channels, sharded);
   }
 
-  async unsubscribe(channels: string[], sharded: boolean): Promise<void> {
+  unsubscribe(channels: string[], sharded: boolean): Promise<void> {
+    return this.sendAll(false, channels, sharded);
+  }
+
+  private async sendAll(subscribe: boolean, channels: string[], sharded: boolean): Promise<void> {
     if (channels.length === 0) return;
-    if (!sharded) return this.sub.unsubscribe(channels, this.listener, true);
-    await Promise.all(channels.map((c) => this.sub.sUnsubscribe([c], this.listener, true)));
+    if (!sharded) await this.send(subscribe, false, channels);
+    // One SSUBSCRIBE per channel: on a cluster, channels of different slots cannot share one.
+    else await Promise.all(channels.map((c) => this.send(subscribe, true, [c])));
   }
 
   async ping(): Promise<void> {
-    await this.sub.sendCommand(['PING']);
+    await this.command(['PING']);
   }
 
   isReady(): boolean {
-    return !this.destroyed && this.sub.isReady;
+    return !this.destroyed && this.libraryReady();
   }
 
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.drop();
+  }
+}
+
+class NodeRedisSubscriber extends Subscriber {
+  private readonly listener = (message: Buffer, channel: Buffer): void => this.received(channel, message);
+
+  constructor(
+    private readonly sub: NodeRedisClient,
+    events: SubscriberEvents,
+  ) {
+    super(events);
+    // Always listened to: node-redis emits 'error' for every socket error, and an EventEmitter
+    // without an 'error' listener throws. Stays attached after destroy() to absorb late ones.
+    sub.on('error', ((err: unknown) => this.failed(err)) as Listener);
+    sub.on('end', (() => this.failed(new Error('Redis subscriber connection closed'))) as Listener);
+  }
+
+  protected libraryReady(): boolean {
+    return this.sub.isReady;
+  }
+
+  protected open(): Promise<unknown> {
+    return this.sub.connect();
+  }
+
+  protected drop(): void {
     if (this.sub.isOpen) this.sub.destroy();
+  }
+
+  protected command(args: string[]): Promise<unknown> {
+    return this.sub.sendCommand(args);
+  }
+
+  protected send(subscribe: boolean, sharded: boolean, channels: string[]): Promise<void> {
+    // Buffer mode (the `true`): payloads and channel names arrive as Buffers, binary-safe.
+    if (sharded) {
+      return subscribe ? this.sub.sSubscribe(channels, this.listener, true) : this.sub.sUnsubscribe(channels, this.listener, true);
+    }
+    return subscribe ? this.sub.subscribe(channels, this.listener, true) : this.sub.unsubscribe(channels, this.listener, true);
   }
 }
 
@@ -259,69 +307,37 @@ class IoRedisDriver implements RedisDriver {
   }
 }
 
-class IoRedisSubscriber implements SubscriberConnection {
-  private destroyed = false;
-  private wasReady = false;
-
+class IoRedisSubscriber extends Subscriber {
   constructor(
     private readonly sub: IoRedisClient,
-    private readonly events: SubscriberEvents,
+    events: SubscriberEvents,
   ) {
-    const onMessage = ((channel: Buffer, message: Buffer) => events.message(channel, message)) as Listener;
+    super(events);
+    const onMessage = ((channel: Buffer, message: Buffer) => this.received(channel, message)) as Listener;
     sub.on('messageBuffer', onMessage);
     sub.on('smessageBuffer', onMessage);
-    sub.on('error', ((err: unknown) => this.onError(asError(err))) as Listener);
-    sub.on('close', (() => this.onError(new Error('Redis subscriber connection closed'))) as Listener);
+    sub.on('error', ((err: unknown) => this.failed(err)) as Listener);
+    sub.on('close', (() => this.failed(new Error('Redis subscriber connection closed'))) as Listener);
   }
 
-  private onError(err: Error): void {
-    if (this.destroyed || !this.wasReady || this.sub.status === 'ready') return;
-    this.wasReady = false;
-    this.events.lost(err);
+  protected libraryReady(): boolean {
+    return this.sub.status === 'ready';
   }
 
-  async connect(): Promise<void> {
-    await this.sub.connect();
-    this.wasReady = true;
+  protected open(): Promise<unknown> {
+    return this.sub.connect();
   }
 
-  async supportsSharded(): Promise<boolean> {
-    try {
-      return describesCommand(await this.sub.call('COMMAND', 'INFO', 'SPUBLISH'));
-    } catch {
-      return false;
-    }
-  }
-
-  async subscribe(channels: string[], sharded: boolean): Promise<void> {
-    if (channels.length === 0) return;
-    if (!sharded) {
-      await this.sub.subscribe(...channels);
-      return;
-    }
-    await Promise.all(channels.map((c) => this.sub.ssubscribe(c)));
-  }
-
-  async unsubscribe(channels: string[], sharded: boolean): Promise<void> {
-    if (channels.length === 0) return;
-    if (!sharded) {
-      await this.sub.unsubscribe(...channels);
-      return;
-    }
-    await Promise.all(channels.map((c) => this.sub.sunsubscribe(c)));
-  }
-
-  async ping(): Promise<void> {
-    await this.sub.ping();
-  }
-
-  isReady(): boolean {
-    return !this.destroyed && this.sub.status === 'ready';
-  }
-
-  destroy(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
+  protected drop(): void {
     this.sub.disconnect();
+  }
+
+  protected command(args: string[]): Promise<unknown> {
+    return this.sub.call(args[0] as string, ...args.slice(1));
+  }
+
+  protected send(subscribe: boolean, sharded: boolean, channels: string[]): Promise<unknown> {
+    if (sharded) return subscribe ? this.sub.ssubscribe(...channels) : this.sub.sunsubscribe(...channels);
+    return subscribe ? this.sub.subscribe(...channels) : this.sub.unsubscribe(...channels);
   }
 }
