@@ -4,18 +4,12 @@ import * as http from 'http';
 import { WebSocketServer } from '../src';
 import { parseAddr } from './args';
 import { echoPage } from './echo-page';
+import { servePage } from './page';
 
 const { host, port } = parseAddr(process.argv.slice(2));
 const page = echoPage('/echo');
 
-const server = http.createServer((req, res) => {
-  if (req.method === 'GET' && (req.url === '/' || req.url === '/index.html')) {
-    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(page) });
-    res.end(page);
-    return;
-  }
-  res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
-});
+const server = http.createServer(servePage(page));
 
 const wss = new WebSocketServer({ server, path: '/echo', upgrader: { compression: true } }, async (ws, req) => {
   const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;

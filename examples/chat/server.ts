@@ -6,6 +6,7 @@ import type { AddressInfo } from 'net';
 import { createClient } from 'redis';
 import { Hub, WebSocketServer, type WebSocket } from '../../src';
 import { RedisBroker } from '../../src/brokers/redis';
+import { servePage } from '../page';
 import { chatPage } from './page';
 
 export interface ChatOptions {
@@ -47,14 +48,7 @@ export async function startChat(options: ChatOptions): Promise<ChatServer> {
   hub.on('error', (err) => log(`hub: ${err.message}`));
 
   const page = chatPage('/chat');
-  const server = http.createServer((req, res) => {
-    if (req.method === 'GET' && (req.url === '/' || req.url === '/index.html')) {
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(page) });
-      res.end(page);
-      return;
-    }
-    res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
-  });
+  const server = http.createServer(servePage(page));
 
   let closing = false;
   const publish = (topic: string, message: object): void => {
