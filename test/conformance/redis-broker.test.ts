@@ -210,8 +210,8 @@ describePeer('RedisBroker faults (redis-server stopped, frozen, restarted)', has
   });
 
   test('stopped then restarted mid-stream: one down, publishes rejected meanwhile, every channel re-subscribed, then up', async () => {
-    const pub = broker({ client: await nodeRedis(server.url), timeout: 1000 });
-    const sub = broker({ client: await nodeRedis(server.url), timeout: 1000 });
+    const pub = broker({ client: await nodeRedis(server.url), timeout: 2000 });
+    const sub = broker({ client: await nodeRedis(server.url), timeout: 2000 });
     await Promise.all([sub.broker.subscribe('a'), sub.broker.subscribe('b'), pub.broker.subscribe('p')]);
     await pub.broker.publish('a', Buffer.from('before'));
     await sub.rec.until(() => sub.rec.texts('a').includes('before'), 'before');
@@ -242,11 +242,11 @@ describePeer('RedisBroker faults (redis-server stopped, frozen, restarted)', has
   });
 
   test('frozen (SIGSTOP): down after the timeout, a stuck publish rejects; SIGCONT: up, delivery resumes', async () => {
-    const a = broker({ client: await nodeRedis(server.url), timeout: 600 });
+    const a = broker({ client: await nodeRedis(server.url), timeout: 1500 });
     await a.broker.subscribe('t');
     server.pause();
     try {
-      await expect(a.broker.publish('t', Buffer.from('stuck'))).rejects.toThrow(/within 600 ms/);
+      await expect(a.broker.publish('t', Buffer.from('stuck'))).rejects.toThrow(/within 1500 ms/);
       await a.rec.until(() => a.rec.statusList().includes('down'), 'down');
       expect(a.rec.statuses[0]?.err?.message).toMatch(/PING|within|not connected/);
       await a.broker.subscribe('u');
@@ -260,7 +260,7 @@ describePeer('RedisBroker faults (redis-server stopped, frozen, restarted)', has
   });
 
   test('repeated restarts: statuses alternate down/up, one subscriber connection, delivery each time', async () => {
-    const a = broker({ client: await nodeRedis(server.url), timeout: 1000 });
+    const a = broker({ client: await nodeRedis(server.url), timeout: 2000 });
     await a.broker.subscribe('r');
     for (let round = 1; round <= 3; round++) {
       await server.stop();
@@ -273,12 +273,22 @@ describePeer('RedisBroker faults (redis-server stopped, frozen, restarted)', has
     expect(await subscriberConnections(server)).toBe(1);
   });
 
+  test('its connection killed by Redis (CLIENT KILL TYPE pubsub, as the pubsub output-buffer limit does): replaced, re-subscribed', async () => {
+    const a = broker({ client: await nodeRedis(server.url), timeout: 2000 });
+    await a.broker.subscribe('k');
+    expect(await server.command('CLIENT', 'KILL', 'TYPE', 'pubsub')).toBe(':1\r\n');
+    await a.rec.until(() => a.rec.statusList().length === 2, 'down and up');
+    expect(a.rec.statusList()).toEqual(['down', 'up']);
+    await publishUntilReceived(a.broker, a.rec, 'k', 'after kill');
+    expect(await subscriberConnections(server)).toBe(1);
+  });
+
   test('ioredis: stopped and restarted, re-subscribed, up', async () => {
     const io = new IORedis(server.url, { lazyConnect: true, retryStrategy: () => 50 });
     io.on('error', () => undefined);
     await io.connect();
     cleanups.push(() => io.disconnect());
-    const a = broker({ client: io, timeout: 1000 });
+    const a = broker({ client: io, timeout: 2000 });
     await a.broker.subscribe('io');
     await server.stop();
     await a.rec.until(() => a.rec.statusList().includes('down'), 'down');
