@@ -338,7 +338,7 @@ export class RedisBroker implements Broker {
     const now = Date.now();
     // After the event loop was blocked, timers run before the I/O that may hold the very answers we
     // would call late: judge nothing this time, the next check comes after that I/O.
-    const blocked = now - this.#lastCheck > 2 * this.#tickMs;
+    const blocked = now - this.#lastCheck > this.#tickMs + Math.max(this.#tickMs, 100);
     this.#lastCheck = now;
     if (blocked) return;
     for (const p of this.#pending) {
