@@ -107,7 +107,8 @@ describePeer('three processes, one Redis', hasRedisServer(), () => {
     server = await RedisServer.start();
     for (let i = 0; i < NODES; i++) nodes.push(new Node(`n${i}`, server.url));
     await Promise.all(nodes.map((n) => n.port));
-  }, 60_000);
+    // Each process compiles the sources with ts-node first: slow on a loaded machine.
+  }, 120_000);
 
   afterAll(async () => {
     for (const c of clients) c.ws.terminate();
