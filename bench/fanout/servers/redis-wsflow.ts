@@ -8,17 +8,9 @@
 //       (publisher)  --publisher --payload FILE --kind text [--stamp-at N] [--window W] [--rate R]
 import { createClient } from 'redis';
 import { Hub, WebSocketServer } from '../../../src';
-import type { Broker } from '../../../src/brokers/broker';
+import { RedisBroker } from '../../../src/brokers/redis';
 import { MAX_PAYLOAD, serveControl } from '../../e2e/servers/control';
 import { parseArgs, publisherOptions, startPublisher } from './publisher';
-
-// `RedisBroker` (wsflow/redis, issue 15) lands on main apart from this benchmark: it is loaded at run
-// time, typed by its contract, so this file compiles either way; the benchmark runs this server only once
-// dist/src/brokers/redis.js exists (bench/fanout/cells.ts).
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const { RedisBroker } = require('../../../src/brokers/redis') as {
-  RedisBroker: new (options: { client: ReturnType<typeof createClient> }) => Broker;
-};
 
 const TOPIC = 'bench';
 const args = parseArgs(process.argv.slice(2));
