@@ -32,7 +32,7 @@ export type { ReconnectOptions, RetryInfo, RetryReason } from './client/reconnec
 export { WebSocketServer } from './server';
 export { Hub, MAX_TOPIC_LENGTH, DEFAULT_BACKPRESSURE_LIMIT } from './fanout/hub';
 export type { HubOptions, PublishOptions, HubStats, HubEvents } from './fanout/hub';
-export { PreparedMessage } from './fanout/prepared-message';
+export { PreparedMessage } from './connection/prepared-message';
 export type { Broker, BrokerStatus } from './brokers/broker';
 export type { WebSocketServerOptions } from './server';
 export type { PerMessageDeflateOptions } from './extensions/permessage-deflate';

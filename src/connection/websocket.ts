@@ -7,7 +7,7 @@ import { MAX_CONTROL_PAYLOAD, Opcode } from '../codec/frame';
 import { DEFAULT_MAX_PAYLOAD, FrameParser } from '../codec/frame-parser';
 import { toBuffer } from '../codec/buffers';
 import { CloseCode, CloseError, WebSocketError } from '../errors';
-import { PreparedMessage } from '../fanout/prepared-message';
+import { PreparedMessage } from './prepared-message';
 import type { PerMessageDeflate } from '../extensions/permessage-deflate';
 import { Heartbeat, KeepAliveOptions } from './keepalive';
 import { MessageReader, MessageWriter, MessageWriterHost } from './message-streams';

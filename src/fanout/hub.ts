@@ -6,7 +6,7 @@ import type { Broker, BrokerStatus } from '../brokers/broker';
 import { decodeEnvelope, encodeEnvelope, type EnvelopeRejection } from '../brokers/envelope';
 import { CloseCode } from '../errors';
 import { DELIVER_OVER_LIMIT, DELIVER_QUEUED, WebSocket } from '../connection/websocket';
-import { PreparedMessage, preparedFromChecked } from './prepared-message';
+import { PreparedMessage, preparedFromChecked } from '../connection/prepared-message';
 
 /**
  * The longest topic, in UTF-8 bytes. Topics are map keys here and channel names on a broker (where a

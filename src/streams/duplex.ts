@@ -7,7 +7,7 @@ import { closeCodeFor } from '../codec/close-payload';
 import { isValidUtf8 } from '../codec/utf8';
 import type { Message, MessageType, WebSocket } from '../connection/websocket';
 import { CloseCode, CloseError, WebSocketError } from '../errors';
-import { PreparedMessage } from '../fanout/prepared-message';
+import { PreparedMessage } from '../connection/prepared-message';
 
 /** What a message Duplex accepts: a whole {@link Message}, a string (text), bytes (binary) or a {@link PreparedMessage}. */
 export type MessageChunk = Message | string | Uint8Array | PreparedMessage;

@@ -1,6 +1,5 @@
-// A message encoded once for many connections. This file sits on the floor of src/extensions (it only
-// uses the codec and permessage-deflate), so src/connection can take one in writeMessage(); the hub that
-// fans it out (./hub.ts) is above src/connection.
+// A message encoded once for many connections (gorilla's prepared.go). It is a connection-level thing —
+// writeMessage() takes one — so it lives here; the hub that fans it out (src/fanout/hub.ts) sits above.
 import { Opcode } from '../codec/frame';
 import { firstHeaderByte, frameHeaderLength, writeFrameHeader } from '../codec/frame-serializer';
 import { isValidUtf8 } from '../codec/utf8';
