@@ -1,12 +1,13 @@
 #!/bin/sh
 # Installs the real peers and parts the tests start themselves (Debian/Ubuntu, as root): Chromium, Go with
 # gorilla/websocket and Python's websockets (interop); redis-server (the Redis broker); squid, tinyproxy,
-# dante-server and microsocks (the client's proxy support). Debian does not start any of them here: each
-# test starts its own on a free loopback port with a throw-away config. Idempotent: when every package is already installed it only checks and exits.
-# CI runs it before the tests; there, a missing peer fails its tests instead of skipping them.
+# dante-server and microsocks (the client's proxy support); openssl (throw-away TLS certificates). Each test
+# starts its own on a free loopback port with a throw-away config. Idempotent: when every package is already
+# installed it only checks and exits. CI runs it before the tests; there, a missing peer fails its tests
+# instead of skipping them.
 set -eu
 
-PACKAGES="chromium golang-go golang-github-gorilla-websocket-dev python3-websockets redis-server squid tinyproxy dante-server microsocks"
+PACKAGES="chromium golang-go golang-github-gorilla-websocket-dev python3-websockets redis-server squid tinyproxy dante-server microsocks openssl"
 
 missing=""
 for pkg in $PACKAGES; do
@@ -25,6 +26,7 @@ verify() {
   test -x /usr/bin/tinyproxy
   test -x /usr/sbin/danted
   test -x /usr/bin/microsocks
+  test -x /usr/bin/openssl
 }
 
 if [ -z "$missing" ]; then

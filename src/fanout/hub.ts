@@ -99,6 +99,13 @@ export interface Hub {
   emit<K extends keyof HubEvents>(event: K, ...args: HubEvents[K]): boolean;
 }
 
+/** A topic's local subscribers, and the one copy of its name that every membership shares. */
+class Subscribers extends Set<WebSocket> {
+  constructor(readonly topic: string) {
+    super();
+  }
+}
+
 function checkSocket(ws: unknown): asserts ws is WebSocket {
   if (!(ws instanceof WebSocket)) throw new TypeError('Not a wsflow WebSocket');
 }
@@ -152,7 +159,7 @@ export class Hub extends EventEmitter {
   };
 
   private readonly counters: HubStats;
-  private readonly topics = new Map<string, Set<WebSocket>>();
+  private readonly topics = new Map<string, Subscribers>();
   private readonly memberships = new Map<WebSocket, Set<string>>();
   private readonly broker: Broker | null;
   private readonly limit: number;
@@ -211,7 +218,7 @@ export class Hub extends EventEmitter {
     if (ws.readyState === 'closed') return;
     let subscribers = this.topics.get(topic);
     if (subscribers === undefined) {
-      subscribers = new Set();
+      subscribers = new Subscribers(topic);
       this.topics.set(topic, subscribers);
       this.callBroker('subscribe', topic);
     } else if (subscribers.has(ws)) {
@@ -224,7 +231,9 @@ export class Hub extends EventEmitter {
       this.memberships.set(ws, mine);
       ws.on('close', this.onSubscriberClose);
     }
-    mine.add(topic);
+    // The topic's own string: callers often build a fresh one per call (`room-${id}`), and one copy per
+    // subscription would cost a third of it.
+    mine.add(subscribers.topic);
   }
 
   /** Removes `ws` from `topic` (idempotent). */

@@ -4,11 +4,10 @@
 import * as path from 'path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { hasRedisServer, RedisServer, stopAllRedisServers } from '../helpers/redis-server';
-import { CHROMIUM, describePeer, Peer, peers, ROOT, withTimeout } from './helpers';
+import { CHROMIUM, CHROMIUM_ARGS, describePeer, Peer, peers, ROOT, withTimeout } from './helpers';
 
 jest.setTimeout(120_000);
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describePeer('chat example: two workers, Redis, two Chromium pages', peers.chromium() && hasRedisServer(), () => {
   let server: RedisServer | undefined;
@@ -17,7 +16,7 @@ describePeer('chat example: two workers, Redis, two Chromium pages', peers.chrom
   let url = '';
 
   beforeAll(async () => {
-    const launching = chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+    const launching = chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS], timeout: 60_000 });
     const starting = (async () => {
       server = await RedisServer.start();
       chat = new Peer(

@@ -9,22 +9,12 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import type { WebSocket } from '../../src/connection/websocket';
 import { Upgrader } from '../../src/handshake/server';
 import { startH2Server, tlsMaterial, type H2Server } from '../helpers/http2';
-import { CHROMIUM, describePeer, peers, withTimeout } from './helpers';
+import { CHROMIUM, CHROMIUM_ARGS, describePeer, peers, withTimeout } from './helpers';
 
 jest.setTimeout(120_000);
 
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  // The throw-away self-signed certificate of the test server.
-  '--ignore-certificate-errors',
-];
+// The throw-away self-signed certificate of the test server.
+const H2_CHROMIUM_ARGS = [...CHROMIUM_ARGS, '--ignore-certificate-errors'];
 const PAGE = '<!DOCTYPE html><html><head><meta charset="utf-8"><title>wsflow h2</title></head><body></body></html>';
 
 // Runs in the page: opens a WebSocket, echoes text and binary, and closes as told.
@@ -59,7 +49,7 @@ describePeer('Chromium over HTTP/2 (RFC 8441)', peers.chromium() && tlsMaterial 
   let clientCloses = true;
 
   beforeAll(async () => {
-    browser = await withTimeout(chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 }), 70_000, 'Chromium launch');
+    browser = await withTimeout(chromium.launch({ executablePath: CHROMIUM, headless: true, args: H2_CHROMIUM_ARGS, timeout: 60_000 }), 70_000, 'Chromium launch');
   }, 110_000);
 
   afterAll(async () => {

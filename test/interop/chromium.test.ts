@@ -8,6 +8,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { summary, WHOLE_FIXTURES } from './fixtures';
 import {
   CHROMIUM,
+  CHROMIUM_ARGS,
   describePeer,
   exampleServerCommand,
   expectedEchoes,
@@ -23,16 +24,6 @@ import {
 
 jest.setTimeout(120_000);
 
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const BROWSER_LIB = fs.readFileSync(path.join(PEERS_DIR, 'browser-lib.js'), 'utf8');
 const BLANK_PAGE = '<!DOCTYPE html><html><head><meta charset="utf-8"><title>wsflow interop</title></head><body></body></html>';
 
@@ -63,7 +54,7 @@ describePeer('Chromium (headless, playwright-core)', peers.chromium(), () => {
 
   beforeAll(async () => {
     // Both at once; afterAll closes whatever started, even when the other one failed.
-    launching = chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+    launching = chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS], timeout: 60_000 });
     const starting = (async () => {
       const command = await exampleServerCommand();
       const example = new Peer(process.execPath, [...command, '--addr', '127.0.0.1:0'], { cwd: ROOT });

@@ -6,7 +6,7 @@ import type * as net from 'net';
 import { chromium, type Browser } from 'playwright-core';
 import { WebSocket as WsClient, type RawData } from 'ws';
 import { WebSocketServer, type UpgraderOptions } from '../../src';
-import { buildGo, CHROMIUM, describePeer, killAllChildren, Peer, peers, withTimeout } from './helpers';
+import { buildGo, CHROMIUM, CHROMIUM_ARGS, describePeer, killAllChildren, Peer, peers, withTimeout } from './helpers';
 
 jest.setTimeout(120_000);
 
@@ -148,7 +148,7 @@ describePeer('Chromium as subscribers', peers.chromium(), () => {
       chromium.launch({
         executablePath: CHROMIUM,
         headless: true,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking'],
+        args: [...CHROMIUM_ARGS],
         timeout: 60_000,
       }),
       70_000,
