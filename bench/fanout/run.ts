@@ -15,7 +15,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { machineInfo, packageVersion, repoRoot } from '../lib/machine';
+import { commandOutput, gorillaVersion, machineInfo, packageVersion, repoRoot } from '../lib/machine';
 import { writeMarkdownSection } from '../lib/markdown';
 import { renderChart } from '../e2e/chart';
 import { openIdle, runLoadgen, ServerProcess, SERVER_CORE, type LoadgenResult } from '../e2e/processes';
@@ -98,16 +98,8 @@ function buildGo(): void {
   }
 }
 
-function commandOutput(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
 function versions(): Record<string, string> {
-  const gorilla = /^Version:\s*(.+)$/m.exec(commandOutput('dpkg', ['-s', 'golang-github-gorilla-websocket-dev']))?.[1] ?? 'unknown';
+  const gorilla = gorillaVersion();
   return {
     node: process.version,
     ws: packageVersion('ws'),

@@ -1,3 +1,4 @@
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -20,6 +21,20 @@ export function packageVersion(name: string): string {
   } catch {
     return 'not installed';
   }
+}
+
+/** What a command prints (trimmed), or "unknown" when it cannot run. */
+export function commandOutput(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The Debian gorilla/websocket package's version, or "unknown". */
+export function gorillaVersion(): string {
+  return /^Version:\s*(.+)$/m.exec(commandOutput('dpkg', ['-s', 'golang-github-gorilla-websocket-dev']))?.[1] ?? 'unknown';
 }
 
 export interface MachineInfo {
