@@ -14,6 +14,7 @@
  *   npm run bench -- --render FILE      rewrite docs from a saved results file (.bench-tmp/e2e/*.json)
  *   npm run bench -- --profile bin-64B-c100 [--duration 5000]
  *                                      run one cell against wsflow under --cpu-prof and print where the time goes
+ *   npm run bench -- --profile bin-64B-c100 --profile-impl floor   (the same for another Node server: any but gorilla)
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -54,6 +55,7 @@ interface Options {
   docs: boolean;
   render: string | null;
   profile: string | null;
+  profileImpl: ImplId;
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -67,7 +69,7 @@ function parseOptions(argv: readonly string[]): Options {
       i++;
     } else flags.set(a.slice(2), 'true');
   }
-  const known = ['quick', 'reps', 'memory-reps', 'warmup', 'duration', 'cells', 'impls', 'wsflow-api', 'no-docs', 'render', 'profile'];
+  const known = ['quick', 'reps', 'memory-reps', 'warmup', 'duration', 'cells', 'impls', 'wsflow-api', 'no-docs', 'render', 'profile', 'profile-impl'];
   for (const k of flags.keys()) if (!known.includes(k)) throw new Error(`unknown option --${k} (known: ${known.join(', ')})`);
   const quick = flags.has('quick');
   const int = (name: string, dflt: number): number => {
@@ -95,6 +97,7 @@ function parseOptions(argv: readonly string[]): Options {
     docs: !flags.has('no-docs'),
     render: flags.get('render') ?? null,
     profile: flags.get('profile') ?? null,
+    profileImpl: (flags.get('profile-impl') ?? 'wsflow') as ImplId,
   };
 }
 
@@ -305,12 +308,14 @@ async function profile(cellId: string, o: Options): Promise<void> {
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   const compress = cell.type === 'echo' && cell.compress;
+  const impl = o.profileImpl;
+  if (!IMPLS.includes(impl) || impl === 'gorilla') throw new Error(`--profile-impl takes a Node server, not ${impl}`);
   const server = await new ServerProcess(
-    'wsflow',
-    serverSpec('wsflow', { root: ROOT, buildDir: BUILD_DIR, compress, wsflowApi: o.wsflowApi, wsflowNodeFlags: ['--cpu-prof', '--cpu-prof-dir', dir] }),
+    impl,
+    serverSpec(impl, { root: ROOT, buildDir: BUILD_DIR, compress, wsflowApi: o.wsflowApi, nodeFlags: ['--cpu-prof', '--cpu-prof-dir', dir] }),
   ).ready();
-  console.log(`profiling wsflow (--wsflow-api ${o.wsflowApi}) on ${cellLabel(cell)} for ${o.warmupMs + o.durationMs} ms`);
-  const r = await measureLoad(cell, 'wsflow', 0, server, o);
+  console.log(`profiling ${impl} (--wsflow-api ${o.wsflowApi}) on ${cellLabel(cell)} for ${o.warmupMs + o.durationMs} ms`);
+  const r = await measureLoad(cell, impl, 0, server, o);
   logRun(r);
   await server.stop(30_000);
   const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));

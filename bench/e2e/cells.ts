@@ -37,8 +37,8 @@ export interface ServerOptions {
   compress: boolean;
   /** The API of the `wsflow` server (`--wsflow-api`, default event); `wsflow-await` always uses `await`. */
   wsflowApi: string;
-  /** Extra node flags for the wsflow server (e.g. --cpu-prof). */
-  wsflowNodeFlags?: string[];
+  /** Extra node flags for a Node server (e.g. --cpu-prof): wsflow's, ws's or the floor's. */
+  nodeFlags?: string[];
 }
 
 export function serverSpec(impl: ImplId, o: ServerOptions): ServerSpec {
@@ -52,7 +52,7 @@ export function serverSpec(impl: ImplId, o: ServerOptions): ServerSpec {
         cmd: [
           process.execPath,
           '--expose-gc',
-          ...(o.wsflowNodeFlags ?? []),
+          ...(o.nodeFlags ?? []),
           path.join(servers, 'wsflow-echo.js'),
           '--api',
           o.wsflowApi,
@@ -69,7 +69,7 @@ export function serverSpec(impl: ImplId, o: ServerOptions): ServerSpec {
         cmd: [
           process.execPath,
           '--expose-gc',
-          ...(o.wsflowNodeFlags ?? []),
+          ...(o.nodeFlags ?? []),
           path.join(servers, 'wsflow-echo.js'),
           '--api',
           'await',
@@ -81,12 +81,15 @@ export function serverSpec(impl: ImplId, o: ServerOptions): ServerSpec {
       };
     case 'floor':
       // Masks with wsflow's functions, set up as for `wsflow` (no addon).
-      return { cmd: [process.execPath, '--expose-gc', path.join(servers, 'floor-echo.js')], env: { WSFLOW_NO_BUFFERUTIL: '1', WSFLOW_NO_WASM: undefined } };
+      return {
+        cmd: [process.execPath, '--expose-gc', ...(o.nodeFlags ?? []), path.join(servers, 'floor-echo.js')],
+        env: { WSFLOW_NO_BUFFERUTIL: '1', WSFLOW_NO_WASM: undefined },
+      };
     case 'ws':
-      return { cmd: [process.execPath, '--expose-gc', path.join(servers, 'ws-echo.js'), ...compress], env: { WS_NO_BUFFER_UTIL: '1' } };
+      return { cmd: [process.execPath, '--expose-gc', ...(o.nodeFlags ?? []), path.join(servers, 'ws-echo.js'), ...compress], env: { WS_NO_BUFFER_UTIL: '1' } };
     case 'ws-bufferutil':
       return {
-        cmd: [process.execPath, '--expose-gc', path.join(servers, 'ws-echo.js'), '--bufferutil', ...compress],
+        cmd: [process.execPath, '--expose-gc', ...(o.nodeFlags ?? []), path.join(servers, 'ws-echo.js'), '--bufferutil', ...compress],
         env: { WS_NO_BUFFER_UTIL: undefined },
       };
     case 'gorilla':

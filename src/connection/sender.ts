@@ -1,11 +1,21 @@
 import type { Duplex } from 'stream';
 import { Opcode } from '../codec/frame';
 import { firstHeaderByte, frameHeaderLength, serializeFrame, writeFrameHeader } from '../codec/frame-serializer';
-
-// Unmasked payloads up to this size are merged with their header into one socket write; larger ones
-// go as [header, payload] without copying (corked, so they still leave in one writev).
-const MERGE_MAX = 256;
+import { maskInto } from '../codec/mask';
 import type { PerMessageDeflate } from '../extensions/permessage-deflate';
+
+// Frames with payloads up to this size are copied into the tick's run (below) rather than handed to the socket
+// one by one: a copy of a few KiB costs less than the two extra entries a frame adds to a writev (Node's
+// request array, its C++ walk over it, the kernel's iovec), which were a third of a small-message echo.
+const COALESCE_MAX = 4096;
+
+// The shared slab runs are carved from, a region per flush, never reused: a view handed to a socket keeps its
+// slab alive until the write is done, and the next runs go to a fresh slab once this one is used up.
+const SLAB_SIZE = 64 * 1024;
+let slab: Buffer | null = null;
+let slabUsed = 0;
+// The sender whose run ends where the slab's free space begins: only it can grow its run in place.
+let slabTail: Sender | null = null;
 
 // The opcode of a queue entry whose payload is a whole frame, already encoded (a hub's shared frame).
 const PREFRAMED = -1;
@@ -26,15 +36,30 @@ interface QueuedFrame {
 }
 
 /**
- * Writes frames to the socket in order. Frames written in the same tick are corked together so
- * many small frames leave in one `writev` syscall. With permessage-deflate, frames wait in a FIFO
- * while a compression job runs, so what was sent first arrives first.
+ * Writes frames to the socket in order. The small frames of a tick are copied one after the other into a
+ * run, a region of a shared slab, that is handed to the socket as one buffer at the end of the tick (or
+ * before anything else must be written, to keep the order); larger frames are written as they are, and the
+ * socket is corked for the tick so everything leaves in one syscall. With permessage-deflate, frames wait in
+ * a FIFO while a compression job runs, so what was sent first arrives first.
  */
 export class Sender {
   private readonly socket: Duplex;
   private readonly mask: boolean;
   private readonly deflate: PerMessageDeflate | null;
   private corked = false;
+  // The socket had bytes waiting when it was corked: what is written this tick will wait too.
+  private backlogged = false;
+  // A flush of this tick's writes is scheduled.
+  private scheduled = false;
+  // The run: bytes of small frames not yet handed to the socket, at run[runStart .. runEnd).
+  private run: Buffer | null = null;
+  private runStart = 0;
+  private runEnd = 0;
+  // Bytes the run may reach before it must go to the socket, so the socket sees its high-water mark crossed
+  // (and sets writableNeedDrain, and emits 'drain' later) exactly as if each frame had been written.
+  private runLimit = 0;
+  // The callbacks of the run's frames, called in order once the socket has taken the run.
+  private runCallbacks: SendCallback | SendCallback[] | null = null;
   // Frames waiting for an earlier compression job to finish, and their payload bytes.
   private readonly queue: QueuedFrame[] = [];
   private queuedBytes = 0;
@@ -61,12 +86,13 @@ export class Sender {
       this.ending = true;
       return;
     }
+    this.flushRun();
     this.socket.end();
   }
 
-  /** Bytes accepted but not yet handed to the kernel: the socket's buffer plus frames awaiting compression. */
+  /** Bytes accepted but not yet handed to the kernel: the socket's buffer, this tick's run and frames awaiting compression. */
   get bufferedAmount(): number {
-    return this.socket.writableLength + this.queuedBytes;
+    return this.socket.writableLength + (this.runEnd - this.runStart) + this.queuedBytes;
   }
 
   /** True when the socket is over its high-water mark and callers should wait for 'drain'. */
@@ -113,7 +139,8 @@ export class Sender {
   sendFrame(frame: Buffer): void {
     if (this.failed !== null) return;
     if (!this.compressing) {
-      this.cork();
+      // Written as is (shared, never copied), behind this tick's run.
+      this.beforeDirectWrite();
       this.socket.write(frame);
       return;
     }
@@ -127,6 +154,11 @@ export class Sender {
     // One shared error for the common case: building an Error (and its stack) per close is measurable.
     const failure = err ?? CONNECTION_CLOSED;
     this.failed = failure;
+    // The socket is gone: the run's bytes can never be sent.
+    const runCallbacks = this.runCallbacks;
+    this.dropRun();
+    if (typeof runCallbacks === 'function') process.nextTick(runCallbacks, failure);
+    else if (runCallbacks !== null) for (const callback of runCallbacks) process.nextTick(callback, failure);
     const pending = this.queue.splice(0);
     this.queuedBytes = 0;
     for (const frame of pending) if (frame.callback !== undefined) process.nextTick(frame.callback, failure);
@@ -134,7 +166,7 @@ export class Sender {
 
   private dispatch(frame: QueuedFrame): void {
     if (frame.opcode === PREFRAMED) {
-      this.cork();
+      this.beforeDirectWrite();
       this.socket.write(frame.payload, frame.callback);
       return;
     }
@@ -176,6 +208,7 @@ export class Sender {
     if (this.queue.length === 0 && !this.compressing) {
       if (this.ending) {
         this.ending = false;
+        this.flushRun();
         this.socket.end();
       }
       this.host.handleDrain();
@@ -183,40 +216,132 @@ export class Sender {
   }
 
   private write(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean, callback?: SendCallback): void {
-    const socket = this.socket;
-    this.cork();
     const first = firstHeaderByte(fin, rsv1, opcode);
     const length = payload.length;
-    if (!this.mask && length <= MERGE_MAX) {
-      // A small payload is copied behind its header: one write costs less than the copy.
-      const out = Buffer.allocUnsafe(frameHeaderLength(length, false) + length);
-      const headerLength = writeFrameHeader(out, 0, first, length, false);
-      payload.copy(out, headerLength);
-      socket.write(out, callback);
+    const mask = this.mask;
+    const headerLength = frameHeaderLength(length, mask);
+    if (length <= COALESCE_MAX) {
+      // Copied (masked, for a client) behind the header into the run: the caller's payload is never mutated.
+      const run = this.reserve(headerLength + length);
+      const at = this.runEnd;
+      writeFrameHeader(run, at, first, length, mask);
+      if (mask) {
+        if (length > 0) maskInto(payload, run, at + headerLength, at + headerLength - 4);
+      } else if (length > 0) {
+        run.set(payload, at + headerLength);
+      }
+      this.runEnd = at + headerLength + length;
+      if (callback !== undefined) this.addRunCallback(callback);
+      if (this.runEnd - this.runStart >= this.runLimit) this.beforeDirectWrite();
       return;
     }
-    const buffers = serializeFrame(first, payload, this.mask);
-    if (buffers.length === 1) {
-      socket.write(buffers[0], callback);
-    } else {
-      socket.write(buffers[0]);
-      socket.write(buffers[1], callback);
+    if (!mask) {
+      // The header ends the run, the payload follows as it is (not copied): two buffers in the tick's writev.
+      this.cork();
+      const run = this.reserve(headerLength);
+      this.runEnd += writeFrameHeader(run, this.runEnd, first, length, false);
+      this.flushRun();
+      this.socket.write(payload, callback);
+      return;
     }
+    this.beforeDirectWrite();
+    this.socket.write(serializeFrame(first, payload, true)[0], callback);
   }
 
-  // The first write of a tick corks the socket and schedules the uncork, so the tick's frames leave in one writev.
+  // Makes room for `size` more bytes at the end of the run and returns the slab it is in (write at runEnd).
+  private reserve(size: number): Buffer {
+    const run = this.run;
+    if (run !== null) {
+      // The run grows in place while it ends where the slab's free space begins and the slab has room.
+      if (slabTail === this && run === slab && slabUsed + size <= SLAB_SIZE) {
+        slabUsed += size;
+        return run;
+      }
+      this.beforeDirectWrite();
+    }
+    if (slab === null || slabUsed + size > SLAB_SIZE) {
+      slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      slabUsed = 0;
+    }
+    this.run = slab;
+    this.runStart = this.runEnd = slabUsed;
+    slabUsed += size;
+    slabTail = this;
+    const room = this.socket.writableHighWaterMark - this.socket.writableLength;
+    // Already over the mark, the socket needs 'drain' already: the run then only keeps to the mark's size.
+    this.runLimit = room > 0 ? room : this.socket.writableHighWaterMark;
+    this.schedule();
+    return slab;
+  }
+
+  private addRunCallback(callback: SendCallback): void {
+    const callbacks = this.runCallbacks;
+    if (callbacks === null) this.runCallbacks = callback;
+    else if (typeof callbacks === 'function') this.runCallbacks = [callbacks, callback];
+    else callbacks.push(callback);
+  }
+
+  // Hands the run to the socket (corked, unless it is the tick's only write) and starts none.
+  private flushRun(): void {
+    const run = this.run;
+    if (run === null) return;
+    const start = this.runStart;
+    const end = this.runEnd;
+    const callbacks = this.runCallbacks;
+    this.dropRun();
+    if (end === start) return;
+    const socket = this.socket;
+    // Bytes already waiting mean this write waits too: it gets its own copy rather than pin the shared slab.
+    const waits = this.corked ? this.backlogged : socket.writableLength > 0;
+    const bytes = waits ? Buffer.from(run.subarray(start, end)) : run.subarray(start, end);
+    socket.write(bytes, callbacks === null ? undefined : typeof callbacks === 'function' ? callbacks : callAll(callbacks));
+  }
+
+  private dropRun(): void {
+    if (this.run === null) return;
+    if (slabTail === this) slabTail = null;
+    this.run = null;
+    this.runStart = this.runEnd = 0;
+    this.runCallbacks = null;
+  }
+
+  // Anything written to the socket directly goes behind the run, corked with it for this tick.
+  private beforeDirectWrite(): void {
+    this.cork();
+    this.flushRun();
+  }
+
+  // The first direct write of a tick corks the socket, so the tick's writes leave in one writev.
   private cork(): void {
     if (this.corked) return;
     this.corked = true;
+    this.backlogged = this.socket.writableLength > 0;
     this.socket.cork();
-    process.nextTick(uncork, this);
+    this.schedule();
   }
 
-  /** @internal Runs after every frame of this tick was written, so they leave in one writev. */
-  flushCorked(): void {
-    this.corked = false;
-    this.socket.uncork();
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    process.nextTick(flushTick, this);
   }
+
+  /** @internal Runs once every frame of this tick was written: the run goes, then the cork is released. */
+  flushTick(): void {
+    this.scheduled = false;
+    this.flushRun();
+    if (this.corked) {
+      this.corked = false;
+      this.socket.uncork();
+    }
+  }
+}
+
+// One function per flush of several callbacks (rare: pongs and ping() promises), called in order.
+function callAll(callbacks: SendCallback[]): SendCallback {
+  return (err) => {
+    for (const callback of callbacks) callback(err);
+  };
 }
 
 /** What a sender tells its connection. */
@@ -225,6 +350,6 @@ export interface SenderHost {
   handleDrain(): void;
 }
 
-function uncork(sender: Sender): void {
-  sender.flushCorked();
+function flushTick(sender: Sender): void {
+  sender.flushTick();
 }
