@@ -138,6 +138,8 @@ export class FrameParser {
   private run(): boolean {
     try {
       while (!this.paused) {
+        // A whole frame inside the chunk, the common case for small messages, in one step.
+        if (this.state === State.Header && this.scratchFill === 0 && this.readWholeFrame()) continue;
         let progressed: boolean;
         switch (this.state) {
           case State.Header:
@@ -195,10 +197,52 @@ export class FrameParser {
     return true;
   }
 
+  // A frame whose header and payload all lie in the chunk (16-bit lengths at most), parsed without the
+  // state machine's steps; false, having consumed nothing, for any other frame.
+  private readWholeFrame(): boolean {
+    const chunk = this.chunk;
+    const pos = this.pos;
+    const end = chunk.length;
+    if (end - pos < 2) return false;
+    const b1 = chunk[pos + 1];
+    let length = b1 & 0x7f;
+    let keyAt = pos + 2;
+    if (length === 126) {
+      if (end - pos < 4) return false;
+      length = (chunk[pos + 2] << 8) | chunk[pos + 3];
+      keyAt = pos + 4;
+    } else if (length === 127) {
+      return false;
+    }
+    const masked = (b1 & 0x80) !== 0;
+    const start = masked ? keyAt + 4 : keyAt;
+    if (start + length > end) return false;
+    this.decodeHeader(chunk[pos], b1);
+    if (length > this.maxPayload) throw tooBig(length, this.maxPayload);
+    this.payloadLength = length;
+    this.pos = start + length;
+    const data = chunk.subarray(start, start + length);
+    if (masked && length > 0) {
+      unmaskWithKey(data, chunk[keyAt] | (chunk[keyAt + 1] << 8) | (chunk[keyAt + 2] << 16) | (chunk[keyAt + 3] << 24));
+    }
+    return this.emitFrame(data);
+  }
+
   private readHeader(): boolean {
     if (!this.take(2)) return false;
-    const b0 = this.field[this.fieldPos];
-    const b1 = this.field[this.fieldPos + 1];
+    const length7 = this.decodeHeader(this.field[this.fieldPos], this.field[this.fieldPos + 1]);
+    if (length7 === 126) {
+      this.state = State.Length16;
+    } else if (length7 === 127) {
+      this.state = State.Length64;
+    } else {
+      return this.setPayloadLength(length7);
+    }
+    return true;
+  }
+
+  // Takes the two first header bytes: sets the frame's fields, checks them (throws), returns the 7-bit length.
+  private decodeHeader(b0: number, b1: number): number {
     this.fin = (b0 & 0x80) !== 0;
     this.rsv1 = (b0 & 0x40) !== 0;
     this.rsv2 = (b0 & 0x20) !== 0;
@@ -225,15 +269,7 @@ export class FrameParser {
     if (this.requireMask !== undefined && this.masked !== this.requireMask) {
       throw protocolError(this.requireMask ? 'Unmasked frame from a client' : 'Masked frame from a server');
     }
-
-    if (length7 === 126) {
-      this.state = State.Length16;
-    } else if (length7 === 127) {
-      this.state = State.Length64;
-    } else {
-      return this.setPayloadLength(length7);
-    }
-    return true;
+    return length7;
   }
 
   private readLength16(): boolean {
