@@ -105,6 +105,29 @@ describe('FrameEncoder as a stream', () => {
     expect(bytes).toBe(total * (4 + 1000));
   });
 
+  test.each([
+    ['masked', true, 5000],
+    ['unmasked', false, 100_000],
+  ])('backpressure inside a batch (%s): a full readable side stops the batch between segments, reading resumes it', async (_name, mask, size) => {
+    const encoder = new FrameEncoder({ mask });
+    const count = 40;
+    const inputs = Array.from({ length: count }, (_, i) => ({ opcode: Opcode.Binary, payload: Buffer.alloc(size, i) }));
+    // All written in one tick: one batch, which is far larger than the readable side's high-water mark.
+    for (const f of inputs) encoder.write(f);
+    encoder.end();
+    await new Promise((resolve) => setImmediate(resolve));
+    const frame = size + (size < 0x10000 ? 4 : 10) + (mask ? 4 : 0);
+    // Nothing reads: what waits in the readable buffer is at most one segment (or one frame) past the mark.
+    expect(encoder.readableLength).toBeGreaterThan(0);
+    expect(encoder.readableLength).toBeLessThanOrEqual(encoder.readableHighWaterMark + Math.max(64 * 1024, frame));
+    const out: Buffer[] = [];
+    encoder.on('data', (b: Buffer) => out.push(b));
+    await new Promise((resolve) => encoder.on('end', resolve));
+    const frames = parseAll(Buffer.concat(out), mask);
+    expect(frames.length).toBe(count);
+    frames.forEach((f, i) => expect(Buffer.from(f.payload).equals(inputs[i].payload)).toBe(true));
+  });
+
   test('in a pipeline, from a Readable of frames to a Writable of bytes', async () => {
     const frames: FrameInput[] = Array.from({ length: 500 }, (_, i) => ({ opcode: Opcode.Binary, payload: Buffer.alloc(i % 300, i & 0xff) }));
     const chunks: Buffer[] = [];
