@@ -158,33 +158,25 @@ export class FrameEncoder extends Transform {
         this.stalled = true;
         return;
       }
-      // Size a segment: whole frames up to about SEGMENT_BYTES, headers and payloads. It ends before an
-      // unmasked payload too large to copy, which goes alone: its header, then the payload as it is.
+      // Size a segment: whole frames up to about SEGMENT_BYTES, headers and payloads. It ends at an unmasked
+      // payload too large to copy, whose header closes the segment and which is then pushed as it is.
       let end = start;
       let total = 0;
-      let alone = false;
+      let large: Uint8Array | null = null;
       for (; end < frameCount && total < SEGMENT_BYTES; end++) {
         const frame = this.frameAt(end);
         problem = checkFrameInput(frame);
         if (problem !== null) break;
-        const length = frame.payload === undefined ? 0 : frame.payload.length;
+        const payload = frame.payload;
+        const length = payload === undefined ? 0 : payload.length;
         if (!mask && length >= SEPARATE_PAYLOAD_MIN) {
-          alone = end === start;
+          large = payload as Uint8Array;
+          total += frameHeaderLength(length, false);
           break;
         }
         total += frameHeaderLength(length, mask) + length;
       }
-      if (alone) {
-        const frame = this.frameAt(start);
-        const payload = frame.payload as Uint8Array;
-        const header = Buffer.allocUnsafe(frameHeaderLength(payload.length, false));
-        writeFrameHeader(header, 0, headerByte(frame), payload.length, false);
-        this.push(header);
-        more = this.push(toBuffer(payload));
-        start++;
-        continue;
-      }
-      if (end > start) {
+      if (total > 0) {
         // Pushed whole: a subarray of it would cost more than the copies of the small payloads in it.
         const out = Buffer.allocUnsafe(total);
         let position = 0;
@@ -198,9 +190,15 @@ export class FrameEncoder extends Transform {
           else out.set(payload, position);
           position += length;
         }
+        if (large !== null) writeFrameHeader(out, position, headerByte(this.frameAt(end)), large.length, false);
         more = this.push(out);
-        start = end;
       }
+      if (large !== null) {
+        // One push fewer per large frame that follows small ones: its header rode with them.
+        more = this.push(toBuffer(large));
+        end++;
+      }
+      start = end;
       if (problem !== null) break;
     }
     const callback = this.batchCallback;

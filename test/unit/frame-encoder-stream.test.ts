@@ -73,19 +73,23 @@ describe('FrameEncoder as a stream', () => {
     }
   });
 
-  test('an unmasked payload of 2 KiB or more is pushed as it is, after its header', async () => {
+  test('an unmasked payload of 2 KiB or more is pushed as it is, its header with the frames before it', async () => {
     const encoder = new FrameEncoder();
     const pushes: Buffer[] = [];
     encoder.on('data', (b: Buffer) => pushes.push(b));
     const big = Buffer.alloc(4096, 7);
     encoder.write({ opcode: Opcode.Text, payload: Buffer.from('a') });
     encoder.write({ opcode: Opcode.Binary, payload: big });
+    encoder.write({ opcode: Opcode.Binary, payload: big });
     encoder.write({ opcode: Opcode.Text, payload: Buffer.from('b') });
     encoder.end();
     await new Promise((resolve) => encoder.on('end', resolve));
-    // The small frame before it, the big frame's header alone, the payload itself (not copied), the next frame.
-    expect(pushes.map((b) => b.length)).toEqual([3, 4, 4096, 3]);
-    expect(pushes[2]).toBe(big);
+    // The small frame before it with the big frame's header, the payload itself (not copied); the next big
+    // frame's header alone (nothing before it to ride with), its payload; the last frame.
+    expect(pushes.map((b) => b.length)).toEqual([3 + 4, 4096, 4, 4096, 3]);
+    expect(pushes[1]).toBe(big);
+    expect(pushes[3]).toBe(big);
+    expect(parseAll(Buffer.concat(pushes), false).map((f) => f.payload.length)).toEqual([1, 4096, 4096, 1]);
   });
 
   test('backpressure: a reader that stops reading stops the writes, and resuming delivers everything', async () => {
