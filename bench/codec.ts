@@ -60,6 +60,8 @@ const MAX_PAYLOAD = 64 * 1024 * 1024;
 /** The byte sink of the pipeline rows takes writes up to this many bytes before asking for 'drain', as a socket does. */
 const SINK_HIGH_WATER_MARK = 16 * 1024;
 const OPCODE_BINARY = 0x2;
+/** Untimed run of a job between the full GC before a measurement and the measurement itself. */
+const SETTLE_MS = 100;
 
 type WorkerKind = 'wsflow' | 'wsflow-bufferutil' | 'ws' | 'ws-bufferutil';
 type Direction = 'decode' | 'encode';
@@ -754,8 +756,13 @@ function runWorker(kind: WorkerKind): void {
       }
       case 'measure': {
         const job = await getJob(state, request.direction, request.impl, request.size);
-        // The full GC measure() would run, here, so that it stays off the CPU clock.
+        // The full GC measure() would run, here, so that it stays off the CPU clock, then the job untimed for a
+        // while: the forced GC leaves V8's young generation at its smallest, and until it has grown back,
+        // objects that live across a tick (a stream's queued writes) are promoted and collected by full GCs.
+        // Timed at once, 80–250 ms windows read FrameEncoder and the identity Transform at a third of their rate.
         (globalThis as { gc?: () => void }).gc?.();
+        if ('runAsync' in job) await measureAsync(job, SETTLE_MS, 1, false);
+        else measure(job, SETTLE_MS, 1, false);
         const cpu0 = process.cpuUsage();
         const m = 'runAsync' in job ? await measureAsync(job, request.ms, 2, false) : measure(job, request.ms, 2, false);
         const cpu = process.cpuUsage(cpu0);
@@ -1025,7 +1032,9 @@ const METHOD_NOTES = `How it is measured (\`bench/codec.ts\`):
   native addon), started afresh for every repetition: how V8
   compiles the same loop varies from process to process (±20% here), so one process per kind for a whole
   run was a fixed bias. Each worker builds the same inputs from a seeded PRNG (checked by hash), verifies
-  every implementation's output once, warms every function up, and runs a full GC before each measurement.
+  every implementation's output once, warms every function up, and runs a full GC before each measurement,
+  then the measured job untimed for 100 ms (the forced GC shrinks V8's young generation; timed at once, the
+  stream rows read a third of their rate until it had grown back).
 - Each repetition measures every cell's implementations back to back in a rotated order. Rates are
   medians over repetitions; MB/s counts wire bytes (header + payload, 10^6 bytes); ± is half the
   min–max range. **×ws** is wsflow's throughput divided by the ws variant's, per repetition, then the
