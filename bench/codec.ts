@@ -17,7 +17,7 @@
  * computed per repetition from the two neighbouring measurements, and the median of those is reported.
  */
 import * as path from 'path';
-import { Transform } from 'stream';
+import { Transform, Writable } from 'stream';
 import { Frame, FrameInput } from '../src/codec/frame';
 import { FrameDecoder } from '../src/codec/frame-decoder';
 import { FrameEncoder } from '../src/codec/frame-encoder';
@@ -57,10 +57,16 @@ const MIN_STREAM_FRAMES = 4;
  */
 const MIN_UNMASKED_BATCH = 16_384;
 const MAX_PAYLOAD = 64 * 1024 * 1024;
+/** The byte sink of the pipeline rows takes writes up to this many bytes before asking for 'drain', as a socket does. */
+const SINK_HIGH_WATER_MARK = 16 * 1024;
 const OPCODE_BINARY = 0x2;
+/** Untimed run of a job between the full GC before a measurement and the measurement itself. */
+const SETTLE_MS = 100;
 
 type WorkerKind = 'wsflow' | 'wsflow-bufferutil' | 'ws' | 'ws-bufferutil';
 type Direction = 'decode' | 'encode';
+/** What a rate is per: elapsed time, or the worker's CPU time (user + system) over the same work. */
+type Clock = 'wall' | 'cpu';
 
 const WORKER_KINDS: readonly WorkerKind[] = ['wsflow', 'wsflow-bufferutil', 'ws', 'ws-bufferutil'];
 
@@ -80,6 +86,8 @@ function rowKey(row: Pick<Row, 'direction' | 'worker' | 'impl'>): string {
 const DECODE_VERSUS = { ws: 'decode/ws/receiver', wsBufferutil: 'decode/ws-bufferutil/receiver' };
 const MASKED_VERSUS = { ws: 'encode/ws/masked', wsBufferutil: 'encode/ws-bufferutil/masked' };
 const UNMASKED_VERSUS = { ws: 'encode/ws/unmasked', wsBufferutil: 'encode/ws-bufferutil/unmasked' };
+const SINK_MASKED_VERSUS = { ws: 'encode/ws/sink-masked', wsBufferutil: 'encode/ws-bufferutil/sink-masked' };
+const SINK_UNMASKED_VERSUS = { ws: 'encode/ws/sink-unmasked', wsBufferutil: 'encode/ws-bufferutil/sink-unmasked' };
 
 // "wsflow" rows run with no addon (WSFLOW_NO_BUFFERUTIL=1: the zero-dependency package as installed);
 // "+ bufferutil" rows with the addon picked up, where masking is involved.
@@ -113,6 +121,20 @@ const ROWS: readonly Row[] = [
     label: 'wsflow FrameEncoder unmasked (stream)',
     versus: UNMASKED_VERSUS,
   },
+  // Into the same byte sink: ws as WebSocket#send hands Sender.frame's list to its socket, FrameEncoder piped.
+  { direction: 'encode', worker: 'ws', impl: 'sink-masked', label: 'ws Sender.frame masked → sink, no addon' },
+  { direction: 'encode', worker: 'ws-bufferutil', impl: 'sink-masked', label: 'ws Sender.frame masked → sink + bufferutil' },
+  { direction: 'encode', worker: 'wsflow', impl: 'pipe-masked', label: 'wsflow FrameEncoder masked → sink', versus: SINK_MASKED_VERSUS },
+  {
+    direction: 'encode',
+    worker: 'wsflow-bufferutil',
+    impl: 'pipe-masked',
+    label: 'wsflow FrameEncoder masked → sink + bufferutil',
+    versus: SINK_MASKED_VERSUS,
+  },
+  { direction: 'encode', worker: 'ws', impl: 'sink-unmasked', label: 'ws Sender.frame unmasked → sink, no addon' },
+  { direction: 'encode', worker: 'ws-bufferutil', impl: 'sink-unmasked', label: 'ws Sender.frame unmasked → sink + bufferutil' },
+  { direction: 'encode', worker: 'wsflow', impl: 'pipe-unmasked', label: 'wsflow FrameEncoder unmasked → sink', versus: SINK_UNMASKED_VERSUS },
 ];
 
 // ---------------------------------------------------------------------------------------------------
@@ -380,6 +402,83 @@ function streamJob(stream: Transform, frame: FrameInput, batch: number, expected
   };
 }
 
+/** A byte sink standing for a socket: counts what it is handed and reads its last byte, done at once. */
+interface ByteSink {
+  stream: Writable;
+  bytes: number;
+  /** Resolves the current timed pass once `bytes` reaches `target`. */
+  target: number;
+  done: (() => void) | null;
+}
+
+function makeByteSink(): ByteSink {
+  const state: ByteSink = { stream: null as unknown as Writable, bytes: 0, target: Infinity, done: null };
+  const take = (chunk: Buffer): void => {
+    state.bytes += chunk.length;
+    sink ^= chunk[chunk.length - 1];
+  };
+  const check = (): void => {
+    if (state.bytes >= state.target && state.done !== null) {
+      const resolve = state.done;
+      state.done = null;
+      resolve();
+    }
+  };
+  // write and writev, as a net.Socket has: ws's cork/write/write/uncork becomes one writev, as on a socket.
+  state.stream = new Writable({
+    highWaterMark: SINK_HIGH_WATER_MARK,
+    write(chunk: Buffer, _encoding, callback) {
+      take(chunk);
+      check();
+      callback();
+    },
+    writev(chunks: { chunk: Buffer }[], callback) {
+      for (let i = 0; i < chunks.length; i++) take(chunks[i].chunk);
+      check();
+      callback();
+    },
+  });
+  return state;
+}
+
+/**
+ * Hands `batch` frames to `writeFrame` as a pipeline producer does (until it returns false, then wait for
+ * `drainOf`'s 'drain'), and resolves when the sink has received all `expectedBytes`.
+ */
+function sinkJob(byteSink: ByteSink, writeFrame: () => boolean, drainOf: Writable, batch: number, expectedBytes: number): AsyncJob {
+  const drained = (): Promise<void> => new Promise((resolve) => drainOf.once('drain', resolve));
+  return {
+    async runAsync() {
+      byteSink.bytes = 0;
+      byteSink.target = expectedBytes;
+      const finished = new Promise<void>((resolve) => (byteSink.done = resolve));
+      for (let i = 0; i < batch; i++) {
+        if (!writeFrame()) await drained();
+      }
+      await finished;
+      if (byteSink.bytes !== expectedBytes) throw new Error(`sink: ${byteSink.bytes}/${expectedBytes} bytes in`);
+      return batch;
+    },
+  };
+}
+
+/** Writes a few frames into a fresh FrameEncoder and parses its output; throws on any mismatch. */
+async function verifyFrameEncoder(name: string, payload: Buffer, masked: boolean): Promise<void> {
+  const copy = Buffer.from(payload);
+  const encoder = new FrameEncoder({ mask: masked });
+  const out: Buffer[] = [];
+  encoder.on('data', (b: Buffer) => out.push(b));
+  const ended = new Promise((resolve) => encoder.once('end', resolve));
+  for (let i = 0; i < 3; i++) encoder.write({ opcode: OPCODE_BINARY, payload });
+  encoder.end();
+  await ended;
+  const wire = Buffer.concat(out);
+  if (!payload.equals(copy)) throw new Error(`${name}: the encoder modified the caller's payload`);
+  if (wire.length !== 3 * wireLength(payload.length, masked)) throw new Error(`${name}: ${wire.length} bytes on the wire`);
+  const frames = readReferenceFrames(wire);
+  if (frames.length !== 3 || !frames.every((f) => f.equals(payload))) throw new Error(`${name}: payloads do not round-trip`);
+}
+
 function setUpWorker(kind: WorkerKind): WorkerState {
   const decoders = new Map<string, DecoderFactory>();
   const encoders = new Map<string, EncoderFunction>();
@@ -531,10 +630,37 @@ async function getJob(state: WorkerState, direction: Direction, impl: string, si
     const input = state.encodeInputs.get(size);
     if (!input) throw new Error(`no encode input of size ${size}`);
     const { payload } = input;
-    const batch = impl === 'unmasked' || impl === 'stream-unmasked' || impl === 'identity' ? input.unmaskedBatch : input.batch;
+    const unmaskedImpl = impl === 'unmasked' || impl === 'stream-unmasked' || impl === 'sink-unmasked' || impl === 'pipe-unmasked';
+    const batch = unmaskedImpl || impl === 'identity' ? input.unmaskedBatch : input.batch;
     const streamFactory = streamFactories.get(impl);
-    if (streamFactory) {
+    if (impl === 'sink-masked' || impl === 'sink-unmasked') {
+      const encode = state.encoders.get(unmaskedImpl ? 'unmasked' : 'masked');
+      if (!encode) throw new Error(`worker ${state.kind} has no encoder for "${impl}"`);
+      const byteSink = makeByteSink();
+      const socket = byteSink.stream;
+      // As ws's Sender.sendFrame hands a frame's buffers to its socket.
+      const writeFrame = (): boolean => {
+        const list = encode(payload);
+        if (list.length !== 2) return socket.write(list[0]);
+        socket.cork();
+        socket.write(list[0]);
+        const ok = socket.write(list[1]);
+        socket.uncork();
+        return ok;
+      };
+      const expectedBytes = batch * wireLength(size, !unmaskedImpl);
+      job = { bytesPerIteration: expectedBytes, ...sinkJob(byteSink, writeFrame, socket, batch, expectedBytes) };
+    } else if (impl === 'pipe-masked' || impl === 'pipe-unmasked') {
+      await verifyFrameEncoder(`${state.kind}/${impl}/${size}`, payload, !unmaskedImpl);
+      const byteSink = makeByteSink();
+      const encoder = new FrameEncoder({ mask: !unmaskedImpl });
+      encoder.pipe(byteSink.stream);
+      const frame: FrameInput = { opcode: OPCODE_BINARY, payload };
+      const expectedBytes = batch * wireLength(size, !unmaskedImpl);
+      job = { bytesPerIteration: expectedBytes, ...sinkJob(byteSink, () => encoder.write(frame), encoder, batch, expectedBytes) };
+    } else if (streamFactory) {
       const masked = impl === 'stream-masked';
+      if (impl !== 'identity') await verifyFrameEncoder(`${state.kind}/${impl}/${size}`, payload, masked);
       const frame: FrameInput = { opcode: OPCODE_BINARY, payload };
       // The identity Transform passes the frame objects through: count them; the encoder's output is bytes.
       const identity = impl === 'identity';
@@ -592,7 +718,7 @@ async function getJob(state: WorkerState, direction: Direction, impl: string, si
 type WorkerRequest =
   | { op: 'hello' }
   | { op: 'warmup'; direction: Direction; impl: string; size: number; ms: number }
-  | { op: 'measure'; direction: Direction; impl: string; size: number; ms: number };
+  | { op: 'measure'; direction: Direction; impl: string; size: number; ms: number; clock: Clock };
 
 interface HelloReply {
   kind: WorkerKind;
@@ -630,11 +756,20 @@ function runWorker(kind: WorkerKind): void {
       }
       case 'measure': {
         const job = await getJob(state, request.direction, request.impl, request.size);
-        const m = 'runAsync' in job ? await measureAsync(job, request.ms) : measure(job, request.ms);
+        // The full GC measure() would run, here, so that it stays off the CPU clock, then the job untimed for a
+        // while: the forced GC leaves V8's young generation at its smallest, and until it has grown back,
+        // objects that live across a tick (a stream's queued writes) are promoted and collected by full GCs.
+        // Timed at once, 80–250 ms windows read FrameEncoder and the identity Transform at a third of their rate.
+        (globalThis as { gc?: () => void }).gc?.();
+        if ('runAsync' in job) await measureAsync(job, SETTLE_MS, 1, false);
+        else measure(job, SETTLE_MS, 1, false);
+        const cpu0 = process.cpuUsage();
+        const m = 'runAsync' in job ? await measureAsync(job, request.ms, 2, false) : measure(job, request.ms, 2, false);
+        const cpu = process.cpuUsage(cpu0);
         // Let deferred stream bookkeeping (ws's and FrameDecoder's afterWrite ticks) run, untimed.
         await nextTurn();
         return {
-          seconds: m.seconds,
+          seconds: request.clock === 'cpu' ? (cpu.user + cpu.system) / 1e6 : m.seconds,
           items: m.items,
           bytes: m.iterations * job.bytesPerIteration,
           sink,
@@ -656,6 +791,9 @@ interface Options {
   warmupMs: number;
   sizes: number[];
   directions: Direction[];
+  /** Only the rows of these implementations (`Row.impl`), or all. */
+  impls: string[] | null;
+  clock: Clock;
   write: boolean;
   profile: string | null;
 }
@@ -666,6 +804,9 @@ const HELP = `Usage: node dist/bench/codec.js [options]
   --ms=N           timed milliseconds per measurement
   --sizes=A,B,…    payload sizes in bytes (default ${SIZES.join(',')})
   --only=decode|encode
+  --impls=A,B,…    only these rows (${[...new Set(ROWS.map((r) => r.impl))].join(',')}), e.g. --impls=sink-unmasked,pipe-unmasked
+  --clock=cpu      rates per CPU second of the worker (user + system), for a loaded machine: time the worker
+                   spends preempted is not counted (decode rows then include the copy of their input)
   --no-write       do not update docs/benchmarks.md
   --profile[=DIR]  run the workers under --cpu-prof, writing profiles to DIR (default .bench-tmp/codec-prof)`;
 
@@ -678,6 +819,8 @@ function parseOptions(argv: string[]): Options {
     warmupMs: quick ? 50 : 150,
     sizes: SIZES,
     directions: ['decode', 'encode'],
+    impls: null,
+    clock: 'wall',
     write: true,
     profile: null,
   };
@@ -699,6 +842,14 @@ function parseOptions(argv: string[]): Options {
       case '--only':
         if (value !== 'decode' && value !== 'encode') throw new Error('--only=decode or --only=encode');
         options.directions = [value];
+        break;
+      case '--impls':
+        options.impls = value.split(',');
+        if (!options.impls.every((i) => ROWS.some((r) => r.impl === i))) throw new Error(`--impls: unknown implementation\n${HELP}`);
+        break;
+      case '--clock':
+        if (value !== 'cpu' && value !== 'wall') throw new Error('--clock=cpu or --clock=wall');
+        options.clock = value;
         break;
       case '--no-write':
         options.write = false;
@@ -746,7 +897,7 @@ async function coordinate(options: Options): Promise<void> {
     process.exit(130);
   });
 
-  const rows = ROWS.filter((r) => options.directions.includes(r.direction));
+  const rows = ROWS.filter((r) => options.directions.includes(r.direction) && (options.impls === null || options.impls.includes(r.impl)));
   const cells: { direction: Direction; size: number; rows: Row[] }[] = [];
   for (const direction of options.directions) {
     for (const size of options.sizes) cells.push({ direction, size, rows: rows.filter((r) => r.direction === direction) });
@@ -778,7 +929,8 @@ async function coordinate(options: Options): Promise<void> {
     console.log(`wsflow codec benchmark — ${info.cpu} (${info.cores} cores), Node ${info.node}`);
     console.log(
       `ws ${packageVersion('ws')}, bufferutil ${packageVersion('bufferutil')}; ` +
-        `${options.reps} repetitions × ${options.ms} ms per measurement, warm-up ${options.warmupMs} ms, fresh workers each repetition`,
+        `${options.reps} repetitions × ${options.ms} ms per measurement, warm-up ${options.warmupMs} ms, fresh workers each repetition` +
+        (options.clock === 'cpu' ? '; rates per CPU second' : ''),
     );
 
     const samples = new Map<string, Sample[]>(); // `${rowKey}/${size}` → one sample per repetition
@@ -795,6 +947,7 @@ async function coordinate(options: Options): Promise<void> {
             impl: row.impl,
             size: cell.size,
             ms: options.ms,
+            clock: options.clock,
           });
           const key = `${rowKey(row)}/${cell.size}`;
           const list = samples.get(key) ?? [];
@@ -817,7 +970,8 @@ async function coordinate(options: Options): Promise<void> {
       const body = [
         '## Codec: frame decode and encode',
         '',
-        `- Command: \`${command}\` (${options.reps} repetitions × ${options.ms} ms per measurement, ${seconds} s in all)`,
+        `- Command: \`${command}\` (${options.reps} repetitions × ${options.ms} ms per measurement, ${seconds} s in all` +
+          `${options.clock === 'cpu' ? ', rates per CPU second of the worker' : ''})`,
         `- Machine: ${info.cpu}, ${info.cores} cores, ${info.memoryGiB} GiB, ${info.platform}`,
         `- Node ${info.node} (V8 ${info.v8}), ws ${packageVersion('ws')}, bufferutil ${packageVersion('bufferutil')}`,
         `- Date: ${info.date}`,
@@ -861,6 +1015,13 @@ const METHOD_NOTES = `How it is measured (\`bench/codec.ts\`):
   time runs until all the bytes have come out of its readable side (\`'data'\`, flowing). The identity row is
   \`new Transform({ objectMode: true, transform: (c, _, cb) => cb(null, c) })\` driven the same way: the
   least any objectMode Transform costs per frame.
+- **Into a sink** (the fair comparison for a stream): both libraries hand their bytes to the same byte sink,
+  a \`Writable\` with \`write\` and \`writev\` that counts the bytes, reads the last one and calls back at once,
+  with a socket's high-water mark (16 KiB). ws: \`Sender.frame\`, then its list written as \`Sender.sendFrame\`
+  writes it to the socket (\`cork\`, a \`write\` per buffer, \`uncork\`). wsflow: \`FrameEncoder\` piped into the sink,
+  the frame objects written into it. Both producers wait for \`'drain'\` when a write returns false (the sink's,
+  the encoder's), and the time runs until the sink has every byte. The **(stream)** rows above stay as the
+  strict frame-by-frame figure: the encoder's output against \`Sender.frame\`'s list, which no one has written yet.
 - **wsflow** rows run with no addon (\`WSFLOW_NO_BUFFERUTIL=1\`: masking by the WebAssembly SIMD module, as
   the package installs); **+ bufferutil** rows with the addon picked up. Each worker checks
   \`maskImplementation\` at startup.
@@ -871,7 +1032,9 @@ const METHOD_NOTES = `How it is measured (\`bench/codec.ts\`):
   native addon), started afresh for every repetition: how V8
   compiles the same loop varies from process to process (±20% here), so one process per kind for a whole
   run was a fixed bias. Each worker builds the same inputs from a seeded PRNG (checked by hash), verifies
-  every implementation's output once, warms every function up, and runs a full GC before each measurement.
+  every implementation's output once, warms every function up, and runs a full GC before each measurement,
+  then the measured job untimed for 100 ms (the forced GC shrinks V8's young generation; timed at once, the
+  stream rows read a third of their rate until it had grown back).
 - Each repetition measures every cell's implementations back to back in a rotated order. Rates are
   medians over repetitions; MB/s counts wire bytes (header + payload, 10^6 bytes); ± is half the
   min–max range. **×ws** is wsflow's throughput divided by the ws variant's, per repetition, then the

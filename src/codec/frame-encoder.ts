@@ -33,7 +33,6 @@ interface QueuedFrame {
 }
 
 const NO_FRAMES: readonly QueuedFrame[] = [];
-const NO_FRAME = null as unknown as FrameInput;
 
 /**
  * {@link FrameInput} objects in, wire bytes out, with the shortest length encoding.
@@ -43,24 +42,35 @@ const NO_FRAME = null as unknown as FrameInput;
  * Frames are encoded in batches: the first frame of a batch corks the writable side until the end of the
  * tick (`process.nextTick`), the frames written meanwhile queue behind it, and the whole batch is serialized
  * into one buffer and pushed once, so a pipeline pays the stream machinery per batch rather than per frame.
+ * A batch stops between segments when the readable side is full and goes on when it is read again, so
+ * a slow reader never makes it hold more than about a segment beyond its high-water mark.
  */
 export class FrameEncoder extends Transform {
   private readonly mask: boolean;
-  /** The first frame of a batch: accepted, not yet encoded. */
+  /** The first frame of the next batch: accepted, not yet encoded. */
   private pendingFirst: FrameInput | null = null;
   /** Whether the cork taken for the current batch is still to be undone. */
   private corkedForBatch = false;
   /** A write callback held because the readable side is full: called from `_read`. */
   private waiting: TransformCallback | null = null;
-  /** One queued frame, for `_write` to hand to `encode` without allocating. */
-  private readonly single: QueuedFrame[] = [{ chunk: NO_FRAME }];
+  // The batch being encoded: frame 0 is `batchFirst` (when not null), then `batchSecond` (when not null),
+  // then `batchQueued`. Kept on the instance so that a batch stopped by backpressure resumes from `_read`.
+  private batchFirst: FrameInput | null = null;
+  private batchSecond: FrameInput | null = null;
+  private batchQueued: readonly QueuedFrame[] = NO_FRAMES;
+  private batchLength = 0;
+  /** Index of the next frame of the batch to encode. */
+  private batchNext = 0;
+  private batchCallback: TransformCallback | null = null;
+  /** Whether the batch stopped because a push returned false, and resumes on the next `_read`. */
+  private stalled = false;
   private readonly endBatch = (): void => {
     if (this.corkedForBatch) {
       this.corkedForBatch = false;
       // Writable hands the queued frames to _writev (or _write for one), which encode them with the first.
       if (this.writableCorked > 0) this.uncork();
     }
-    if (this.pendingFirst !== null) this.encode(NO_FRAMES, null);
+    if (this.pendingFirst !== null) this.startBatch(null, NO_FRAMES, null);
   };
 
   constructor(options: FrameEncoderOptions = {}) {
@@ -71,11 +81,7 @@ export class FrameEncoder extends Transform {
   override _write(frame: FrameInput, _encoding: BufferEncoding, callback: TransformCallback): void {
     if (this.pendingFirst !== null) {
       // The one frame queued behind the first when the batch ends.
-      const single = this.single;
-      single[0].chunk = frame;
-      this.encode(single, callback);
-      // Not kept: the slot must not hold on to the caller's payload.
-      single[0].chunk = NO_FRAME;
+      this.startBatch(frame, NO_FRAMES, callback);
       return;
     }
     // A new batch: hold this frame, let the writes of this tick queue (corked), encode them all at its end.
@@ -87,16 +93,22 @@ export class FrameEncoder extends Transform {
   }
 
   override _writev(frames: QueuedFrame[], callback: TransformCallback): void {
-    this.encode(frames, callback);
+    // Writable hands over an array it no longer uses (it starts a new one), so it can be kept while stalled.
+    this.startBatch(null, frames, callback);
   }
 
   override _flush(callback: TransformCallback): void {
     // end() before the batch's tick is over: the first frame must still go out before the end of the stream.
-    if (this.pendingFirst !== null) this.encode(NO_FRAMES, null);
+    if (this.pendingFirst !== null) this.startBatch(null, NO_FRAMES, null);
     callback();
   }
 
   override _read(): void {
+    if (this.stalled) {
+      this.stalled = false;
+      this.encodeBatch();
+      return;
+    }
     const callback = this.waiting;
     if (callback !== null) {
       this.waiting = null;
@@ -104,64 +116,99 @@ export class FrameEncoder extends Transform {
     }
   }
 
-  /** Serializes the pending first frame (if any) and `queued`, pushes the bytes, then calls `callback`. */
-  private encode(queued: readonly QueuedFrame[], callback: TransformCallback | null): void {
+  /** Encodes the pending first frame (if any), then `second` (if any), then `queued`; then calls `callback`. */
+  private startBatch(second: FrameInput | null, queued: readonly QueuedFrame[], callback: TransformCallback | null): void {
     const first = this.pendingFirst;
     this.pendingFirst = null;
-    if (this.destroyed) {
-      callback?.();
-      return;
+    this.batchFirst = first;
+    this.batchSecond = second;
+    this.batchQueued = queued;
+    this.batchLength = (first === null ? 0 : 1) + (second === null ? 0 : 1) + queued.length;
+    this.batchNext = 0;
+    this.batchCallback = callback;
+    this.encodeBatch();
+  }
+
+  private frameAt(index: number): FrameInput {
+    let i = index;
+    const first = this.batchFirst;
+    if (first !== null) {
+      if (i === 0) return first;
+      i--;
     }
+    const second = this.batchSecond;
+    if (second !== null) {
+      if (i === 0) return second;
+      i--;
+    }
+    return this.batchQueued[i].chunk;
+  }
+
+  /** Serializes the batch from `batchNext` on and pushes the bytes, until it is done or a push returns false. */
+  private encodeBatch(): void {
+    const frameCount = this.batchLength;
     const mask = this.mask;
-    // Frame i of the batch: the pending first frame, then the queued ones.
-    const skip = first === null ? 1 : 0;
-    const frameCount = queued.length + 1 - skip;
     let problem: string | null = null;
     let more = true;
-    for (let start = 0; start < frameCount && problem === null; ) {
-      // Size a segment: whole frames up to about SEGMENT_BYTES, headers and payloads. It ends before an
-      // unmasked payload too large to copy, which goes alone: its header, then the payload as it is.
+    let start = this.batchNext;
+    while (start < frameCount && !this.destroyed) {
+      if (!more) {
+        // The reader is behind: keep the rest of the batch until it reads again.
+        this.batchNext = start;
+        this.stalled = true;
+        return;
+      }
+      // Size a segment: whole frames up to about SEGMENT_BYTES, headers and payloads. It ends at an unmasked
+      // payload too large to copy, whose header closes the segment and which is then pushed as it is.
       let end = start;
       let total = 0;
-      let alone = false;
+      let large: Uint8Array | null = null;
       for (; end < frameCount && total < SEGMENT_BYTES; end++) {
-        const frame = end + skip === 0 ? (first as FrameInput) : queued[end + skip - 1].chunk;
+        const frame = this.frameAt(end);
         problem = checkFrameInput(frame);
         if (problem !== null) break;
-        const length = frame.payload === undefined ? 0 : frame.payload.length;
+        const payload = frame.payload;
+        const length = payload === undefined ? 0 : payload.length;
         if (!mask && length >= SEPARATE_PAYLOAD_MIN) {
-          alone = end === start;
+          large = payload as Uint8Array;
+          total += frameHeaderLength(length, false);
           break;
         }
         total += frameHeaderLength(length, mask) + length;
       }
-      if (alone) {
-        const frame = start + skip === 0 ? (first as FrameInput) : queued[start + skip - 1].chunk;
-        const payload = frame.payload as Uint8Array;
-        const header = Buffer.allocUnsafe(frameHeaderLength(payload.length, false));
-        writeFrameHeader(header, 0, headerByte(frame), payload.length, false);
-        this.push(header);
-        more = this.push(toBuffer(payload));
-        start++;
-        continue;
+      if (total > 0) {
+        // Pushed whole: a subarray of it would cost more than the copies of the small payloads in it.
+        const out = Buffer.allocUnsafe(total);
+        let position = 0;
+        for (let i = start; i < end; i++) {
+          const frame = this.frameAt(i);
+          const payload = frame.payload;
+          const length = payload === undefined ? 0 : payload.length;
+          position += writeFrameHeader(out, position, headerByte(frame), length, mask);
+          if (length === 0 || payload === undefined) continue;
+          if (mask) maskInto(payload, out, position, position - 4);
+          else out.set(payload, position);
+          position += length;
+        }
+        if (large !== null) writeFrameHeader(out, position, headerByte(this.frameAt(end)), large.length, false);
+        more = this.push(out);
       }
-      if (end === start) break;
-      // Pushed whole: a subarray of it would cost more than the copies of the small payloads in it.
-      const out = Buffer.allocUnsafe(total);
-      let position = 0;
-      for (let i = start; i < end; i++) {
-        const frame = i + skip === 0 ? (first as FrameInput) : queued[i + skip - 1].chunk;
-        const payload = frame.payload;
-        const length = payload === undefined ? 0 : payload.length;
-        position += writeFrameHeader(out, position, headerByte(frame), length, mask);
-        if (length === 0 || payload === undefined) continue;
-        if (mask) maskInto(payload, out, position, position - 4);
-        else out.set(payload, position);
-        position += length;
+      if (large !== null) {
+        // One push fewer per large frame that follows small ones: its header rode with them.
+        more = this.push(toBuffer(large));
+        end++;
       }
-      more = this.push(out);
       start = end;
+      if (problem !== null) break;
     }
+    const callback = this.batchCallback;
+    // Done with the batch: hold no reference to the caller's frames.
+    this.batchFirst = null;
+    this.batchSecond = null;
+    this.batchQueued = NO_FRAMES;
+    this.batchCallback = null;
+    this.batchLength = 0;
+    this.batchNext = 0;
     if (problem !== null) {
       const error = new TypeError(`FrameEncoder: ${problem}`);
       if (callback !== null) callback(error);
@@ -170,7 +217,7 @@ export class FrameEncoder extends Transform {
     }
     if (callback === null) return;
     // As Transform does: the next batch waits while the readable side is over its high-water mark.
-    if (more) callback();
+    if (more || this.destroyed) callback();
     else this.waiting = callback;
   }
 }

@@ -73,19 +73,23 @@ describe('FrameEncoder as a stream', () => {
     }
   });
 
-  test('an unmasked payload of 2 KiB or more is pushed as it is, after its header', async () => {
+  test('an unmasked payload of 2 KiB or more is pushed as it is, its header with the frames before it', async () => {
     const encoder = new FrameEncoder();
     const pushes: Buffer[] = [];
     encoder.on('data', (b: Buffer) => pushes.push(b));
     const big = Buffer.alloc(4096, 7);
     encoder.write({ opcode: Opcode.Text, payload: Buffer.from('a') });
     encoder.write({ opcode: Opcode.Binary, payload: big });
+    encoder.write({ opcode: Opcode.Binary, payload: big });
     encoder.write({ opcode: Opcode.Text, payload: Buffer.from('b') });
     encoder.end();
     await new Promise((resolve) => encoder.on('end', resolve));
-    // The small frame before it, the big frame's header alone, the payload itself (not copied), the next frame.
-    expect(pushes.map((b) => b.length)).toEqual([3, 4, 4096, 3]);
-    expect(pushes[2]).toBe(big);
+    // The small frame before it with the big frame's header, the payload itself (not copied); the next big
+    // frame's header alone (nothing before it to ride with), its payload; the last frame.
+    expect(pushes.map((b) => b.length)).toEqual([3 + 4, 4096, 4, 4096, 3]);
+    expect(pushes[1]).toBe(big);
+    expect(pushes[3]).toBe(big);
+    expect(parseAll(Buffer.concat(pushes), false).map((f) => f.payload.length)).toEqual([1, 4096, 4096, 1]);
   });
 
   test('backpressure: a reader that stops reading stops the writes, and resuming delivers everything', async () => {
@@ -103,6 +107,29 @@ describe('FrameEncoder as a stream', () => {
     encoder.end();
     await new Promise((resolve) => encoder.on('end', resolve));
     expect(bytes).toBe(total * (4 + 1000));
+  });
+
+  test.each([
+    ['masked', true, 5000],
+    ['unmasked', false, 100_000],
+  ])('backpressure inside a batch (%s): a full readable side stops the batch between segments, reading resumes it', async (_name, mask, size) => {
+    const encoder = new FrameEncoder({ mask });
+    const count = 40;
+    const inputs = Array.from({ length: count }, (_, i) => ({ opcode: Opcode.Binary, payload: Buffer.alloc(size, i) }));
+    // All written in one tick: one batch, which is far larger than the readable side's high-water mark.
+    for (const f of inputs) encoder.write(f);
+    encoder.end();
+    await new Promise((resolve) => setImmediate(resolve));
+    const frame = size + (size < 0x10000 ? 4 : 10) + (mask ? 4 : 0);
+    // Nothing reads: what waits in the readable buffer is at most one segment (or one frame) past the mark.
+    expect(encoder.readableLength).toBeGreaterThan(0);
+    expect(encoder.readableLength).toBeLessThanOrEqual(encoder.readableHighWaterMark + Math.max(64 * 1024, frame));
+    const out: Buffer[] = [];
+    encoder.on('data', (b: Buffer) => out.push(b));
+    await new Promise((resolve) => encoder.on('end', resolve));
+    const frames = parseAll(Buffer.concat(out), mask);
+    expect(frames.length).toBe(count);
+    frames.forEach((f, i) => expect(Buffer.from(f.payload).equals(inputs[i].payload)).toBe(true));
   });
 
   test('in a pipeline, from a Readable of frames to a Writable of bytes', async () => {
