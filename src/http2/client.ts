@@ -13,6 +13,18 @@ import { asciiLower, type HeaderMap, type HeaderSource } from '../handshake/head
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * The receive windows of the sessions this client opens (node's default is 64 KiB for both). With
+ * several messages in flight on each of many streams, 64 KiB for the whole connection had the server
+ * wait for a WINDOW_UPDATE every few dozen messages (100 streams x 8 x 1 KiB is 800 KiB in flight), and
+ * 64 KiB per stream held back even one stream of 16 KiB messages. What a server may push beyond what the
+ * application reads is bounded by these: 1 MiB per stream, 16 MiB per session. A session passed as
+ * `http2` keeps its own settings.
+ */
+export const HTTP2_CLIENT_STREAM_WINDOW = 1024 * 1024;
+/** See {@link HTTP2_CLIENT_STREAM_WINDOW}. */
+export const HTTP2_CLIENT_CONNECTION_WINDOW = 16 * 1024 * 1024;
+
 /** Request headers of the HTTP/1.1 upgrade that HTTP/2 has no place for (RFC 8441 §5, RFC 9113 §8.2.2). */
 const HTTP1_ONLY: ReadonlySet<string> = new Set(['upgrade', 'connection', 'sec-websocket-key', 'host']);
 
@@ -92,8 +104,14 @@ function openSession(target: Target, opts: ConnectOptions, key: string | null): 
         resolve(false);
         return;
       }
-      const session = http2.connect(`https://${target.host}`, { createConnection: () => socket });
+      const session = http2.connect(`https://${target.host}`, {
+        createConnection: () => socket,
+        settings: { initialWindowSize: HTTP2_CLIENT_STREAM_WINDOW },
+      });
       entry.session = session;
+      // Sent right behind the SETTINGS, so the server's first flight is not held at 64 KiB already.
+      if (session.connecting) session.once('connect', raiseConnectionWindow);
+      else raiseConnectionWindow.call(session);
       session.on('error', () => forget(entry));
       session.once('close', () => {
         forget(entry);
@@ -116,6 +134,10 @@ function openSession(target: Target, opts: ConnectOptions, key: string | null): 
   entry = { key, session: null, ready, streams: 0 };
   if (key !== null) pool.set(key, entry);
   return entry;
+}
+
+function raiseConnectionWindow(this: http2.ClientHttp2Session): void {
+  if (!this.destroyed) this.setLocalWindowSize(HTTP2_CLIENT_CONNECTION_WINDOW);
 }
 
 /** The caller's session: it must allow extended CONNECT; a PING round trip makes sure its SETTINGS were read. */

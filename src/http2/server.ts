@@ -17,6 +17,33 @@ const REFUSAL_FLUSH_TIMEOUT = 5_000;
 
 const EMPTY = Buffer.alloc(0);
 
+/** nghttp2's (and so node's) connection receive window until something sets another. */
+const NODE_DEFAULT_WINDOW = 65_535;
+
+/**
+ * The connection receive window given to a session when its first WebSocket stream arrives, if the
+ * window is still node's default: 64 KiB for all the streams of a session had clients with several
+ * messages in flight on many streams wait for WINDOW_UPDATE (100 streams x 8 x 1 KiB is 800 KiB in
+ * flight). It is also what one session may make the server hold for WebSockets that are not read (each
+ * stream being held to the server's own `settings.initialWindowSize`, 64 KiB by default). An application
+ * that set the window itself (`session.setLocalWindowSize()` in a 'session' listener) keeps its value.
+ */
+export const HTTP2_SERVER_CONNECTION_WINDOW = 1024 * 1024;
+
+// Sessions whose window was looked at already: the check runs once per session, not per stream.
+const windowChecked = new WeakSet<http2.Http2Session>();
+
+function raiseConnectionWindow(session: http2.Http2Session | undefined): void {
+  if (session === undefined || windowChecked.has(session)) return;
+  windowChecked.add(session);
+  if (session.destroyed || session.closed) return;
+  try {
+    if (session.state.effectiveLocalWindowSize === NODE_DEFAULT_WINDOW) session.setLocalWindowSize(HTTP2_SERVER_CONNECTION_WINDOW);
+  } catch {
+    /* a session going away meanwhile: its streams see that themselves */
+  }
+}
+
 /** Either kind of node HTTP/2 server. */
 export type AnyHttp2Server = http2.Http2SecureServer | http2.Http2Server;
 
@@ -276,5 +303,6 @@ function handleStream(
     upgrader.refuse(HTTP2, req, stream, refusal, undefined, done);
     return;
   }
+  raiseConnectionWindow(stream.session);
   upgrader.negotiate(HTTP2, req, stream, EMPTY, '', undefined, done);
 }
