@@ -7,6 +7,7 @@
  *   npm run bench:http2 -- --ab               adds "h2 node": h2 with node's default 64 KiB windows on both
  *                                             ends, against wsflow's (see src/http2/client.ts, server.ts)
  *   npm run bench:http2 -- --counts 100 --sizes 1024 --rounds 9 --no-open
+ *   node --cpu-prof dist/bench/http2.js --only h2 --counts 100 --sizes 1024 --no-open   (profiles both processes)
  *
  * 1. Opening the 2nd…100th WebSocket to one origin: h2 (one pooled session, a stream each) against
  *    HTTP/1.1 (a TCP and TLS handshake each). Time per open, sequential.
@@ -117,10 +118,13 @@ type FromChild = { t: 'urls'; urls: Urls } | { t: 'cpu'; us: number } | { t: 'cl
 /** The child's side: serve, answer CPU readings, close on request. */
 async function serve(): Promise<void> {
   const servers = await startServers(JSON.parse(process.env.WSFLOW_BENCH_TLS as string) as { key: string; cert: string });
-  const send = (m: FromChild): boolean => (process.send as (m: FromChild) => boolean)(m);
+  const send = (m: FromChild, then?: () => void): boolean =>
+    (process.send as (m: FromChild, h: undefined, o: object, cb?: () => void) => boolean)(m, undefined, {}, then);
+  // Exiting by itself (not killed) lets --cpu-prof write this process's profile.
+  const exit = (): void => void send({ t: 'closed' }, () => process.exit(0));
   process.on('message', (m: ToChild) => {
     if (m.t === 'cpu') send({ t: 'cpu', us: cpuMicros() });
-    else void servers.close().then(() => send({ t: 'closed' }), () => send({ t: 'closed' }));
+    else servers.close().then(exit, exit);
   });
   send({ t: 'urls', urls: servers.urls });
 }
@@ -145,10 +149,9 @@ async function startServerProcess(tlsMaterial: { key: string; cert: string }): P
       return ((await reply) as { t: 'cpu'; us: number }).us;
     },
     close: async () => {
-      const closed = next('closed');
+      const exited = new Promise((r) => child.once('exit', r));
       child.send({ t: 'close' } satisfies ToChild);
-      await closed;
-      child.kill();
+      await exited;
     },
   };
 }
@@ -308,9 +311,16 @@ async function main(): Promise<void> {
       h2node = nodeDefaultSession(servers.urls.h2node);
       transports.push({ name: 'h2 node', url: 'h2node', http2: h2node.get });
     }
+    const only = option('--only');
+    if (only !== undefined) transports.splice(0, transports.length, ...transports.filter((t) => t.url === only));
     for (const count of COUNTS) {
       for (const size of SIZES) {
         const results = await echoCell(servers, transports, count, size);
+        if (only !== undefined) {
+          const r = results[0]!;
+          console.log(`${String(count).padStart(7)}  ${String(size).padStart(5)}  ${only}: ${fmt(median(r.map((x) => x.rate)))} msgs/s, ${fmt(median(r.map((x) => x.cpu)), 1)} µs/msg (${fmt(median(r.map((x) => x.server)), 1)} server)`);
+          continue;
+        }
         const rate = results.map((r) => median(r.map((s) => s.rate)));
         const cpu = results.map((r) => median(r.map((s) => s.cpu)));
         const server = results.map((r) => median(r.map((s) => s.server)));

@@ -24,9 +24,10 @@ const NODE_DEFAULT_WINDOW = 65_535;
  * The connection receive window given to a session when its first WebSocket stream arrives, if the
  * window is still node's default: 64 KiB for all the streams of a session had clients with several
  * messages in flight on many streams wait for WINDOW_UPDATE (100 streams x 8 x 1 KiB is 800 KiB in
- * flight). It is also what one session may make the server hold for WebSockets that are not read (each
- * stream being held to the server's own `settings.initialWindowSize`, 64 KiB by default). An application
- * that set the window itself (`session.setLocalWindowSize()` in a 'session' listener) keeps its value.
+ * flight). It costs no memory: node gives the connection window back as DATA arrives, read or not, so
+ * what a session can make the server hold for WebSockets nobody reads is bounded per stream, by the
+ * server's own `settings.initialWindowSize` (64 KiB by default). An application that set the window
+ * itself (`session.setLocalWindowSize()` in its 'session' listener) keeps its value.
  */
 export const HTTP2_SERVER_CONNECTION_WINDOW = 1024 * 1024;
 

@@ -6,6 +6,7 @@ import * as https from 'https';
 import type * as net from 'net';
 import { WebSocket } from '../../src/connection/websocket';
 import { HandshakeError } from '../../src/errors';
+import { HTTP2_CLIENT_CONNECTION_WINDOW, HTTP2_CLIENT_STREAM_WINDOW } from '../../src/http2/client';
 import { connect } from '../../src/handshake/client';
 import { Upgrader, type UpgraderOptions } from '../../src/handshake/server';
 import { WebSocketServer } from '../../src/server';
@@ -91,6 +92,17 @@ describeTls('connect(url, { http2: true })', () => {
     await roundTrip(again);
     expect(h2.sessions.size).toBe(1);
     await again.close(1000);
+  });
+
+  test("the session it opens has larger receive windows than node's (per stream and for the connection)", async () => {
+    const h2 = await echoServer();
+    const ws = await connect(wssUrl(h2), { ...TLS, http2: true });
+    await roundTrip(ws);
+    const served = [...h2.sessions][0]!;
+    expect(served.remoteSettings.initialWindowSize).toBe(HTTP2_CLIENT_STREAM_WINDOW);
+    // What the server may send on the connection: the client's window less the little sent so far.
+    expect(served.state.remoteWindowSize).toBeGreaterThan(HTTP2_CLIENT_CONNECTION_WINDOW - 1024);
+    await ws.close(1000);
   });
 
   test('negotiates subprotocols and permessage-deflate with the same checks as HTTP/1.1', async () => {
@@ -181,6 +193,10 @@ describe('connect(url, { http2: session })', () => {
     await b.close(1000);
     expect(session.closed).toBe(false);
     expect(h2.versions).toEqual(['2.0', '2.0']);
+    // A given session keeps its own settings: node's 64 KiB windows here.
+    const served = [...h2.sessions][0]!;
+    expect(served.remoteSettings.initialWindowSize).toBe(65_535);
+    expect(served.state.remoteWindowSize).toBeLessThanOrEqual(65_535);
   });
 
   test('a session whose server does not allow extended CONNECT is refused', async () => {

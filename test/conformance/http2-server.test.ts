@@ -3,6 +3,7 @@
 import * as http2 from 'http2';
 import { WebSocket } from '../../src/connection/websocket';
 import { Upgrader, type UpgraderOptions } from '../../src/handshake/server';
+import { HTTP2_SERVER_CONNECTION_WINDOW } from '../../src/http2/server';
 import { WebSocketServer } from '../../src/server';
 import { closed } from '../helpers/pair';
 import { echoMessages } from '../helpers/servers';
@@ -211,6 +212,37 @@ describeTls('Upgrader.attachHttp2 (RFC 8441)', () => {
     detach();
     const s = await session(h2.origin);
     expect(s.remoteSettings.enableConnectProtocol).toBe(false);
+  });
+
+  test("a session's connection window is raised on its first WebSocket stream, not before, and its peer is told", async () => {
+    const { h2 } = await echoServer('request');
+    const s = await session(h2.origin);
+    const page = await request(s, { ':method': 'GET', ':path': '/' });
+    await page.body();
+    const served = [...h2.sessions][0]!;
+    // Node's default until a WebSocket arrives: plain HTTP/2 traffic is left as the app configured it.
+    expect(served.state.effectiveLocalWindowSize).toBe(65_535);
+    const { ws } = await rawH2WebSocket(s, '/');
+    expect(served.state.effectiveLocalWindowSize).toBe(HTTP2_SERVER_CONNECTION_WINDOW);
+    await ws.writeMessage('x');
+    await ws.readMessage();
+    // The WINDOW_UPDATE reached the client: it may now send up to the new window on the connection.
+    expect(s.state.remoteWindowSize).toBeGreaterThan(HTTP2_SERVER_CONNECTION_WINDOW - 1024);
+    await ws.close(1000);
+  });
+
+  test("a connection window the app set in its 'session' listener is kept", async () => {
+    const h2 = await startH2Server({}, (server) => {
+      server.on('session', (session: http2.ServerHttp2Session) => session.setLocalWindowSize(200_000));
+      new Upgrader().attachHttp2(server, (ws) => void echoMessages(ws));
+    });
+    cleanups.push(() => h2.close());
+    const s = await session(h2.origin);
+    const { ws } = await rawH2WebSocket(s, '/');
+    await ws.writeMessage('x');
+    await ws.readMessage();
+    expect([...h2.sessions][0]!.state.effectiveLocalWindowSize).toBe(200_000);
+    await ws.close(1000);
   });
 
   test('a bad server argument is a TypeError', () => {

@@ -4,7 +4,7 @@
 import * as http2 from 'http2';
 import { WebSocket } from '../../src/connection/websocket';
 import { Upgrader, type UpgraderOptions } from '../../src/handshake/server';
-import { validateHttp2Request } from '../../src/http2/server';
+import { HTTP2_SERVER_CONNECTION_WINDOW, validateHttp2Request } from '../../src/http2/server';
 import { liveBytes, sleep, until, within } from '../fuzz/harness';
 import { connectHeaders, openSession, rawH2WebSocket, request, startH2Server, tlsMaterial, type H2Server } from '../helpers/http2';
 import { clientFrame } from '../fuzz/harness';
@@ -190,6 +190,48 @@ describe('faults', () => {
     answer.stream.resume();
     await within(stuck!, 30_000, 'the writer to finish once the peer reads');
     expect(written).toBe(256 * 64 * 1024);
+  });
+
+  test('many streams that the application never reads: each is held to its stream window, so the raised connection window costs no memory', async () => {
+    const e = await endpoint(() => undefined);
+    const s = await session(e.h2.origin);
+    const streams = 50;
+    const chunk = Buffer.alloc(1024, 1);
+    const perStream = 2 * MiB;
+    const before = liveBytes();
+    let written = 0;
+    const writers: Array<Promise<void>> = [];
+    const clients: WebSocket[] = [];
+    for (let i = 0; i < streams; i++) {
+      const { ws } = await rawH2WebSocket(s, '/');
+      clients.push(ws);
+      writers.push(
+        (async () => {
+          try {
+            for (let sent = 0; sent < perStream; sent += chunk.length) {
+              await ws.writeMessage(chunk);
+              written += chunk.length;
+            }
+          } catch {
+            /* closed at the end of the test */
+          }
+        })(),
+      );
+    }
+    await until(() => e.accepted.length === streams, 10_000, 'every WebSocket');
+    expect([...e.h2.sessions][0]!.state.effectiveLocalWindowSize).toBe(HTTP2_SERVER_CONNECTION_WINDOW);
+    // Progress stops: each stream at its window (64 KiB, the server's setting) and its WebSocket's inbox. Node
+    // gives the connection window back as data arrives, read or not, so the 1 MiB one bounds no memory.
+    for (let last = -1, i = 0; written !== last && i < 80; i++) {
+      last = written;
+      await sleep(250);
+    }
+    // 100 MiB offered; what got through is a stream window and 16 messages of inbox per WebSocket (3.1 MiB
+    // measured, 3.6 MiB with node's 64 KiB connection window: the same bound).
+    expect(written).toBeLessThan(streams * 128 * 1024);
+    expect(liveBytes() - before).toBeLessThan(24 * MiB);
+    for (const ws of clients) ws.terminate();
+    await Promise.all(writers);
   });
 
   test('a peer that never reads and an application that does not wait: maxBufferedAmount fails it (1008; its stream is reset after closeTimeout), the session lives', async () => {
