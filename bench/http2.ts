@@ -6,6 +6,8 @@
  *   npm run bench:http2 -- --one-process      server and client in this one process (the earlier method)
  *   npm run bench:http2 -- --ab               adds "h2 node": h2 with node's default 64 KiB windows on both
  *                                             ends, against wsflow's (see src/http2/client.ts, server.ts)
+ *   npm run bench:http2 -- --server-window   adds "h2 sw": h2 to a server whose settings.initialWindowSize
+ *                                             is 1 MiB (node's default, 64 KiB, is what the "h2" server has)
  *   npm run bench:http2 -- --counts 100 --sizes 1024 --rounds 9 --no-open
  *   node --cpu-prof dist/bench/http2.js --only h2 --counts 100 --sizes 1024 --no-open   (profiles both processes)
  *
@@ -34,6 +36,7 @@ const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
 const ONE_PROCESS = argv.includes('--one-process');
 const AB = argv.includes('--ab');
+const SERVER_WINDOW = argv.includes('--server-window');
 const OPENS = 100;
 const WINDOW = 8;
 const SLICE_MS = QUICK ? 300 : 500;
@@ -81,6 +84,8 @@ interface Urls {
   h2: string;
   /** An h2 server whose sessions keep node's default 64 KiB connection window (wsflow leaves a set one as is). */
   h2node: string;
+  /** An h2 server with a 1 MiB stream window (`settings.initialWindowSize`). */
+  h2sw: string;
 }
 
 interface Servers {
@@ -97,17 +102,19 @@ async function startServers(tlsMaterial: { key: string; cert: string }): Promise
   // 65,536: one byte over node's default, which wsflow takes as the application's own choice and keeps.
   h2node.on('session', (s) => s.setLocalWindowSize(65_536));
   const h2nodeWss = new WebSocketServer({ http2: h2node }, echo);
+  const h2sw = http2.createSecureServer({ ...tlsMaterial, settings: { initialWindowSize: 1024 * 1024 } });
+  const h2swWss = new WebSocketServer({ http2: h2sw }, echo);
   const h1 = https.createServer(tlsMaterial);
   const h1wss = new WebSocketServer({ server: h1 }, echo);
   const listen = (s: net.Server): Promise<number> =>
     new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as net.AddressInfo).port)));
-  const [p2, pn, p1] = await Promise.all([listen(h2), listen(h2node), listen(h1)]);
+  const [p2, pn, ps, p1] = await Promise.all([listen(h2), listen(h2node), listen(h2sw), listen(h1)]);
   return {
-    urls: { h2: `wss://127.0.0.1:${p2}/`, h2node: `wss://127.0.0.1:${pn}/`, h1: `wss://127.0.0.1:${p1}/` },
+    urls: { h2: `wss://127.0.0.1:${p2}/`, h2node: `wss://127.0.0.1:${pn}/`, h2sw: `wss://127.0.0.1:${ps}/`, h1: `wss://127.0.0.1:${p1}/` },
     close: async () => {
-      await Promise.all([h2wss.close(), h2nodeWss.close(), h1wss.close()]);
+      await Promise.all([h2wss.close(), h2nodeWss.close(), h2swWss.close(), h1wss.close()]);
       h1.closeAllConnections();
-      await Promise.all([h2, h2node, h1].map((s) => new Promise((r) => s.close(r))));
+      await Promise.all([h2, h2node, h2sw, h1].map((s) => new Promise((r) => s.close(r))));
     },
   };
 }
@@ -305,12 +312,15 @@ async function main(): Promise<void> {
 
     console.log(`\necho, ${WINDOW} messages in flight per WebSocket; medians of ${ROUNDS} interleaved ${SLICE_MS} ms slices per transport`);
     console.log('msgs/s (wall) | CPU µs per message, server + client (server alone)');
-    const columns = AB ? ['HTTP/1.1', 'h2', 'h2 node'] : ['HTTP/1.1', 'h2'];
+    const columns = ['HTTP/1.1', 'h2'];
+    if (AB) columns.push('h2 node');
+    if (SERVER_WINDOW) columns.push('h2 sw');
     console.log(`sockets   size  ${columns.map((c) => c.padStart(9)).join('')}   h2/1.1 |${columns.map((c) => c.padStart(17)).join('')}   1.1/h2 cpu  load`);
     if (AB) {
       h2node = nodeDefaultSession(servers.urls.h2node);
       transports.push({ name: 'h2 node', url: 'h2node', http2: h2node.get });
     }
+    if (SERVER_WINDOW) transports.push({ name: 'h2 sw', url: 'h2sw', http2: () => true });
     const only = option('--only');
     if (only !== undefined) transports.splice(0, transports.length, ...transports.filter((t) => t.url === only));
     for (const count of COUNTS) {
