@@ -196,6 +196,8 @@ async function timeOpens(url: string, http2Option: boolean): Promise<number> {
 /** `count` WebSockets doing windowed ping-pong, started and stopped slice by slice. */
 class EchoGroup {
   received = 0;
+  /** Close codes of WebSockets that ended during the run (none, unless something broke). */
+  readonly failures: number[] = [];
   private running = false;
   private inflight = 0;
   private idle: (() => void) | null = null;
@@ -217,6 +219,13 @@ class EchoGroup {
         this.inflight--;
         this.received++;
         pump();
+        if (this.inflight === 0 && this.idle !== null) this.idle();
+      });
+      // A WebSocket that fails mid-run must not leave stop() waiting for its messages: count it instead.
+      ws.on('close', (info: { code: number }) => {
+        if (info.code !== 1000) this.failures.push(info.code);
+        this.inflight -= mine;
+        mine = WINDOW;
         if (this.inflight === 0 && this.idle !== null) this.idle();
       });
       this.pumps.push(pump);
@@ -266,7 +275,12 @@ async function slice(group: EchoGroup, servers: Servers): Promise<Slice> {
   return { rate: (n * 1e9) / ns, cpu: ONE_PROCESS ? (c1 - c0) / n : (c1 - c0) / n + server, server };
 }
 
-async function echoCell(servers: Servers, transports: Transport[], count: number, size: number): Promise<Slice[][]> {
+async function echoCell(
+  servers: Servers,
+  transports: Transport[],
+  count: number,
+  size: number,
+): Promise<{ results: Slice[][]; failures: number[][] }> {
   const groups: EchoGroup[] = [];
   for (const t of transports) {
     const sockets: WebSocket[] = [];
@@ -279,8 +293,9 @@ async function echoCell(servers: Servers, transports: Transport[], count: number
     const order = round % 2 === 0 ? groups.map((_, i) => i) : groups.map((_, i) => groups.length - 1 - i);
     for (const i of order) results[i]!.push(await slice(groups[i]!, servers));
   }
-  await Promise.all(groups.flatMap((g) => g.sockets.map((ws) => ws.close(1000))));
-  return results;
+  const failures = groups.map((g) => [...g.failures]);
+  await Promise.all(groups.flatMap((g) => g.sockets.map((ws) => ws.close(1000).catch(() => undefined))));
+  return { results, failures };
 }
 
 function fmt(n: number, digits = 0): string {
@@ -325,7 +340,10 @@ async function main(): Promise<void> {
     if (only !== undefined) transports.splice(0, transports.length, ...transports.filter((t) => t.url === only));
     for (const count of COUNTS) {
       for (const size of SIZES) {
-        const results = await echoCell(servers, transports, count, size);
+        const { results, failures } = await echoCell(servers, transports, count, size);
+        for (let i = 0; i < transports.length; i++) {
+          if (failures[i]!.length > 0) console.log(`  ${transports[i]!.name}: ${failures[i]!.length} WebSockets closed during the run (codes ${[...new Set(failures[i])].join(', ')})`);
+        }
         if (only !== undefined) {
           const r = results[0]!;
           console.log(`${String(count).padStart(7)}  ${String(size).padStart(5)}  ${only}: ${fmt(median(r.map((x) => x.rate)))} msgs/s, ${fmt(median(r.map((x) => x.cpu)), 1)} µs/msg (${fmt(median(r.map((x) => x.server)), 1)} server)`);
