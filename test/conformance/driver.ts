@@ -10,11 +10,18 @@
 //  - role 'client': wsflow is a `connect()`ed client running the same echo loop; the RawPeer is a raw
 //    `net` server that answers the upgrade by hand, sends unmasked frames, and requires every frame it
 //    receives to be masked (a frame that is not is reported as a protocol error of wsflow's).
+// and over both transports:
+//  - 'http1': one TCP connection per WebSocket, opened by an HTTP/1.1 upgrade (RFC 6455 §4).
+//  - 'h2': one extended CONNECT stream per WebSocket (RFC 8441), all on one h2c session. The RawPeer is
+//    a raw node http2 client stream (server role; wsflow is `WebSocketServer({ http2 })`) or the server
+//    end of the stream on a raw node http2 server (client role; wsflow is `connect(url, { http2: session })`).
+//    The TCP FIN's analogue is END_STREAM, a lost TCP connection's a RST_STREAM (or the session lost).
 //
 // Every wait has a deadline and fails with a message that says what was awaited and what came instead.
 // Random splits are reproducible: the seed is derived from WSFLOW_CONFORMANCE_SEED (default 0x5eed)
 // and the test's name, and it is printed in every failure.
 import { createHash } from 'crypto';
+import type * as http2 from 'http2';
 import * as net from 'net';
 import type { Duplex } from 'stream';
 import { FrameParser } from '../../src/codec/frame-parser';
@@ -23,6 +30,7 @@ import { connect, type ConnectOptions } from '../../src/handshake/client';
 import type { UpgraderOptions } from '../../src/handshake/server';
 import type { WebSocket } from '../../src/connection/websocket';
 import { WebSocketServer } from '../../src/server';
+import { connectHeaders, openSession, startH2Server, type H2Server } from '../helpers/http2';
 
 // ---- constants ----------------------------------------------------------------------------------
 
@@ -38,6 +46,12 @@ export const OP = {
 /** wsflow's role in the connection under test. */
 export type Role = 'server' | 'client';
 export const ROLES: readonly Role[] = ['server', 'client'];
+
+/** What a connection runs over: an HTTP/1.1 upgrade on TCP, or an HTTP/2 extended CONNECT stream (h2c). */
+export type Transport = 'http1' | 'h2';
+export const TRANSPORTS: readonly Transport[] = ['http1', 'h2'];
+/** The names test titles use ("wsflow as server over HTTP/2"); docs/conformance.md counts by them. */
+export const TRANSPORT_NAMES: Readonly<Record<Transport, string>> = { http1: 'HTTP/1.1', h2: 'HTTP/2' };
 
 /**
  * How bytes are handed to the socket: `whole` in one write; `bytes` one byte per write (each write
@@ -218,16 +232,17 @@ export interface ReceivedMessage {
 export class RawPeer {
   /** True when this peer is the client (so it masks and wsflow is the server). */
   readonly isClient: boolean;
-  /** Frames received and not yet consumed by an expectation. */
-  readonly inbox: Frame[] = [];
+  // Frames received and not yet consumed: queue[head…]. A head index, not shift(): floods queue 100,000 frames.
+  private readonly queue: Frame[] = [];
+  private head = 0;
   /** Every frame received, consumed or not. */
   readonly received: Frame[] = [];
   /** The first frame wsflow sent that violates RFC 6455 (parsed in this peer's role), if any. */
   parseError: Error | null = null;
   socketError: Error | null = null;
-  /** wsflow half-closed the TCP connection (FIN received). */
+  /** wsflow half-closed the TCP connection (FIN received), or ended its HTTP/2 stream (END_STREAM). */
   ended = false;
-  /** The TCP connection is gone. */
+  /** The TCP connection (or the HTTP/2 stream) is gone. */
   closed = false;
   /** The seed of this peer's random split points. */
   readonly seed: number;
@@ -240,7 +255,7 @@ export class RawPeer {
   private readonly watchers = new Set<() => void>();
   private readonly captureRaw: boolean;
 
-  /** `socket` is a TCP socket, or an HTTP/2 stream (test/conformance/http2-parity.test.ts). */
+  /** `socket` is a TCP socket, or an HTTP/2 stream (either end of an extended CONNECT). */
   constructor(socket: Duplex, isClient: boolean, leftover: Buffer, opts: { captureRaw?: boolean } = {}) {
     this.socket = socket;
     this.isClient = isClient;
@@ -250,7 +265,7 @@ export class RawPeer {
     // A client must receive unmasked frames, a server masked ones (RFC 6455 §5.1).
     this.parser = new FrameParser({ requireMask: !isClient, maxPayload: 2 ** 31 }, (frame) => {
       const copy: Frame = { ...frame, payload: Buffer.from(frame.payload) };
-      this.inbox.push(copy);
+      this.queue.push(copy);
       this.received.push(copy);
       this.notify();
       return true;
@@ -272,13 +287,37 @@ export class RawPeer {
     if (leftover.length > 0) this.onData(leftover);
   }
 
+  /** Over HTTP/2: the RST_STREAM code the stream closed with (0 after a clean close); undefined over TCP. */
+  get rstCode(): number | undefined {
+    const code = (this.socket as Partial<http2.Http2Stream>).rstCode;
+    return typeof code === 'number' ? code : undefined;
+  }
+
+  /** Frames received and not yet consumed by an expectation. */
+  get inbox(): readonly Frame[] {
+    return this.head === 0 ? this.queue : this.queue.slice(this.head);
+  }
+
+  private take(): Frame | undefined {
+    if (this.head === this.queue.length) return undefined;
+    const frame = this.queue[this.head++];
+    if (this.head === this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+    } else if (this.head >= 4096 && this.head * 2 >= this.queue.length) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+    return frame;
+  }
+
   /** Context for failure messages. */
   get context(): string {
     const frames = this.received.map(describeFrame).join(' | ') || 'none';
     const problems = [this.parseError ? `wsflow sent an invalid frame: ${this.parseError.message}` : '', this.socketError ? `socket error: ${this.socketError.message}` : '']
       .filter(Boolean)
       .join('; ');
-    return `[wsflow as ${this.isClient ? 'server' : 'client'}; seed ${this.seed}] frames received: ${frames}; tcp: ${this.closed ? 'closed' : this.ended ? 'FIN received' : 'open'}${problems ? `; ${problems}` : ''}`;
+    return `[wsflow as ${this.isClient ? 'server' : 'client'}; seed ${this.seed}] frames received: ${frames}; transport: ${this.closed ? `closed${this.rstCode ? ` (RST_STREAM ${this.rstCode})` : ''}` : this.ended ? 'FIN received' : 'open'}${problems ? `; ${problems}` : ''}`;
   }
 
   // ---- frames to send ----
@@ -344,11 +383,12 @@ export class RawPeer {
     });
   }
 
-  /** Half-closes the TCP connection (FIN). */
+  /** Half-closes the TCP connection (FIN), or ends the HTTP/2 stream (END_STREAM). */
   end(): void {
     if (!this.socket.destroyed) this.socket.end();
   }
 
+  /** Drops the TCP connection, or resets the HTTP/2 stream (RST_STREAM). */
   destroy(): void {
     this.socket.destroy();
   }
@@ -391,7 +431,8 @@ export class RawPeer {
   /** The next frame received (any kind). */
   nextFrame(what = 'a frame', timeout = DEADLINE): Promise<Frame> {
     return this.waitFor(what, () => {
-      if (this.inbox.length > 0) return this.inbox.shift();
+      const next = this.take();
+      if (next !== undefined) return next;
       this.throwIfBroken(what);
       return undefined;
     }, timeout);
@@ -599,6 +640,58 @@ async function rawUpgrade(
   return peer;
 }
 
+// ---- the HTTP/2 handshake (RFC 8441) ------------------------------------------------------------
+
+/** The header that tells the server-role harness which raw stream a wsflow connection belongs to. */
+const CONN_ID_HEADER = 'x-conformance-id';
+
+/**
+ * Sends an extended CONNECT on `session` (and `early` bytes right behind its HEADERS, before any answer)
+ * and resolves with the stream once a valid answer came: ':status' 200, and none of the HTTP/1.1-only
+ * headers (RFC 8441 §5: no Sec-WebSocket-Accept).
+ */
+function h2Open(session: http2.ClientHttp2Session, id: number, early: Buffer | undefined): Promise<http2.ClientHttp2Stream> {
+  return new Promise((resolve, reject) => {
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = session.request(connectHeaders('/echo', { [CONN_ID_HEADER]: String(id) }), { endStream: false });
+    } catch (err) {
+      reject(err as Error);
+      return;
+    }
+    stream.on('error', () => undefined);
+    // Written in the same tick as the request, so nghttp2 sends it in the same batch as the HEADERS.
+    if (early !== undefined && early.length > 0) stream.write(early);
+    const timer = setTimeout(() => reject(new Error('Timed out waiting for the answer to the extended CONNECT')), DEADLINE);
+    const onClose = (): void => {
+      clearTimeout(timer);
+      reject(new Error(`The CONNECT stream closed before an answer (RST_STREAM ${stream.rstCode})`));
+    };
+    stream.once('close', onClose);
+    stream.once('response', (headers) => {
+      clearTimeout(timer);
+      stream.removeListener('close', onClose);
+      if (headers[':status'] !== 200) {
+        reject(new Error(`Expected ':status' 200 to the extended CONNECT, got ${JSON.stringify(headers)}`));
+        return;
+      }
+      for (const name of ['sec-websocket-accept', 'upgrade', 'connection']) {
+        if (headers[name] !== undefined) reject(new Error(`The answer to the extended CONNECT carries ${name} (RFC 8441 §5): ${JSON.stringify(headers)}`));
+      }
+      resolve(stream);
+    });
+  });
+}
+
+/** RFC 8441 §4/§5's checks on wsflow's extended CONNECT; the reason it is wrong, or undefined. */
+function checkConnectRequest(headers: http2.IncomingHttpHeaders): string | undefined {
+  if (headers[':method'] !== 'CONNECT' || headers[':protocol'] !== 'websocket') return 'not an extended CONNECT with :protocol websocket';
+  if (headers[':path'] !== '/echo' || headers[':scheme'] !== 'http' || typeof headers[':authority'] !== 'string') return 'wrong :path, :scheme or :authority';
+  if (headers['sec-websocket-version'] !== '13') return 'sec-websocket-version is not 13';
+  for (const name of ['sec-websocket-key', 'upgrade', 'connection', 'host']) if (headers[name] !== undefined) return `it carries ${name}`;
+  return undefined;
+}
+
 // ---- harnesses: wsflow echo endpoints with raw peers --------------------------------------------
 
 /** The echo loop both roles run: every message back with its type, until the connection ends. */
@@ -611,14 +704,22 @@ export async function echo(ws: WebSocket): Promise<void> {
 }
 
 export interface HarnessOptions {
+  /** What the connection runs over; `http1` unless given (forEachRole passes its own). */
+  transport?: Transport;
   /** Upgrader options (server role) or connect options (client role) that matter here. */
   maxPayload?: number;
   closeTimeout?: number;
   /** Keep every raw byte each peer receives (see RawPeer.raw). */
   captureRaw?: boolean;
-  /** Bytes the raw client sends in the same write as its upgrade request (server role only). */
+  /**
+   * Bytes the raw client sends in the same write as its upgrade request (server role only); over
+   * HTTP/2, as DATA right behind the CONNECT's HEADERS, before the answer.
+   */
   withRequest?: Buffer;
-  /** Bytes the raw server sends in the same write as its 101 answer (client role only). */
+  /**
+   * Bytes the raw server sends in the same write as its 101 answer (client role only); over HTTP/2, as
+   * DATA right behind the ':status' 200 HEADERS.
+   */
   afterHandshake?: (peer: RawPeer) => Buffer;
 }
 
@@ -630,32 +731,44 @@ export interface Connection {
   closed: Promise<{ code: number; reason: string; wasClean: boolean }>;
 }
 
+type CloseEvent = { code: number; reason: string; wasClean: boolean };
+
 /**
- * A wsflow echo endpoint in `role` and a factory of raw peers connected to it. Register it at describe
- * level with `useHarness`: it starts lazily, tears every connection down after each test, and stops
- * after the describe block.
+ * A wsflow echo endpoint in `role` and a factory of raw peers connected to it, over HTTP/1.1 (a TCP
+ * connection each) or HTTP/2 (one extended CONNECT stream each, all on one h2c session). Register it
+ * at describe level with `useHarness`: it starts lazily, tears every connection down after each test,
+ * and stops after the describe block.
  */
 export class Harness {
   readonly role: Role;
+  readonly transport: Transport;
   private readonly options: HarnessOptions;
   private wss: WebSocketServer | null = null;
   private rawServer: net.Server | null = null;
   private port = 0;
   private readonly open = new Set<Connection>();
-  // Server role: wsflow connections by the raw client's port, awaiting their RawPeer.
+  // Server role: wsflow connections by the raw client's port (h1) or CONNECT id (h2), awaiting their RawPeer.
   private readonly arrivals = new Map<number, (ws: WebSocket) => void>();
-  // Client role: raw sockets accepted, awaiting the connect() they belong to.
-  private readonly accepted: net.Socket[] = [];
-  private readonly acceptWaiters: Array<(s: net.Socket) => void> = [];
+  // Client role: raw sockets (h1) or streams (h2) accepted, awaiting the connect() they belong to.
+  private readonly accepted: Duplex[] = [];
+  private readonly acceptWaiters: Array<(s: Duplex) => void> = [];
+  // HTTP/2: the server (wsflow's in the server role, the raw one in the client role) and the client session.
+  private h2: H2Server | null = null;
+  private session: http2.ClientHttp2Session | null = null;
+  private nextId = 1;
+  private sessionDropped = false;
 
   constructor(role: Role, options: HarnessOptions = {}) {
     this.role = role;
+    this.transport = options.transport ?? 'http1';
     this.options = options;
   }
 
   /** A new connection to a fresh echo endpoint session. */
   async connect(): Promise<Connection> {
-    const conn = this.role === 'server' ? await this.connectToServer() : await this.connectClient();
+    let conn: Connection;
+    if (this.transport === 'h2') conn = this.role === 'server' ? await this.connectToServerH2() : await this.connectClientH2();
+    else conn = this.role === 'server' ? await this.connectToServer() : await this.connectClient();
     this.open.add(conn);
     return conn;
   }
@@ -665,6 +778,21 @@ export class Harness {
     return (await this.connect()).peer;
   }
 
+  /**
+   * HTTP/2 only: the TCP connection under the session is lost, from the raw peer's side (it destroys its
+   * end of the session), taking every WebSocket on it. The session check after the test is then skipped.
+   */
+  dropSession(): void {
+    if (this.transport !== 'h2') throw new Error('dropSession() is for HTTP/2 harnesses');
+    this.sessionDropped = true;
+    if (this.role === 'server') this.session?.destroy();
+    else for (const s of this.h2?.sessions ?? []) s.destroy();
+  }
+
+  /**
+   * Tears down every connection of the test. Over HTTP/2 it then requires the session to be up: a
+   * WebSocket's failure, close or reset ends its stream, never the session the others share.
+   */
   async closeConnections(): Promise<void> {
     const all = [...this.open];
     this.open.clear();
@@ -673,31 +801,72 @@ export class Harness {
       c.ws.terminate();
     }
     await Promise.all(all.map((c) => withTimeout(c.closed, DEADLINE, 'wsflow to report the close of a terminated connection')));
+    if (this.transport !== 'h2' || this.session === null) return;
+    const s = this.session;
+    const dropped = this.sessionDropped;
+    this.sessionDropped = false;
+    if (dropped || s.closed || s.destroyed) {
+      // The next test starts on a new session.
+      this.session = null;
+      s.destroy();
+      if (this.role === 'client') for (const rs of this.h2?.sessions ?? []) rs.destroy();
+      if (!dropped) throw new Error(`The HTTP/2 session did not survive the test (${s.destroyed ? 'destroyed' : 'closed'}): one WebSocket's end must not end the session`);
+    }
   }
 
   async stop(): Promise<void> {
     await this.closeConnections();
+    this.session?.destroy();
+    this.session = null;
     if (this.wss !== null) await withTimeout(this.wss.close(), DEADLINE, 'the WebSocketServer to close');
     if (this.rawServer !== null) {
       const server = this.rawServer;
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+    if (this.h2 !== null) await withTimeout(this.h2.close(), DEADLINE, 'the HTTP/2 server to close');
     this.wss = null;
     this.rawServer = null;
+    this.h2 = null;
+  }
+
+  private upgraderOptions(): UpgraderOptions {
+    const upgrader: UpgraderOptions = {};
+    if (this.options.maxPayload !== undefined) upgrader.maxPayload = this.options.maxPayload;
+    if (this.options.closeTimeout !== undefined) upgrader.closeTimeout = this.options.closeTimeout;
+    return upgrader;
+  }
+
+  private connectOptions(): ConnectOptions {
+    const opts: ConnectOptions = { handshakeTimeout: DEADLINE };
+    if (this.options.maxPayload !== undefined) opts.maxPayload = this.options.maxPayload;
+    if (this.options.closeTimeout !== undefined) opts.closeTimeout = this.options.closeTimeout;
+    return opts;
+  }
+
+  /** The connection handed over by the server under `id`, or terminated when nobody awaits it. */
+  private deliver(id: number, ws: WebSocket): void {
+    const deliver = this.arrivals.get(id);
+    this.arrivals.delete(id);
+    if (deliver) deliver(ws);
+    else ws.terminate();
+  }
+
+  private async sessionTo(origin: string): Promise<http2.ClientHttp2Session> {
+    this.session ??= await openSession(origin);
+    return this.session;
+  }
+
+  private echoing(peer: RawPeer, ws: WebSocket): Connection {
+    const closed = new Promise<CloseEvent>((resolve) => ws.once('close', resolve));
+    void echo(ws);
+    return { peer, ws, closed };
   }
 
   private async connectToServer(): Promise<Connection> {
     if (this.wss === null) {
-      const upgrader: UpgraderOptions = {};
-      if (this.options.maxPayload !== undefined) upgrader.maxPayload = this.options.maxPayload;
-      if (this.options.closeTimeout !== undefined) upgrader.closeTimeout = this.options.closeTimeout;
-      this.wss = new WebSocketServer({ port: 0, host: '127.0.0.1', path: '/echo', upgrader }, (ws, req) => {
-        const port = req.socket.remotePort ?? 0;
-        const deliver = this.arrivals.get(port);
-        this.arrivals.delete(port);
-        if (deliver) deliver(ws);
-        else ws.terminate();
-      });
+      this.wss = new WebSocketServer({ port: 0, host: '127.0.0.1', path: '/echo', upgrader: this.upgraderOptions() }, (ws, req) =>
+        this.deliver(req.socket.remotePort ?? 0, ws),
+      );
       this.port = (await this.wss.listen()).port;
     }
     let deliver!: (ws: WebSocket) => void;
@@ -705,37 +874,57 @@ export class Harness {
     // The raw client's local port is only known once it connects: register under it before the 101 can be read.
     const peer = await rawUpgrade(this.port, '/echo', this.options, (localPort) => this.arrivals.set(localPort, deliver));
     const ws = await withTimeout(arrived, DEADLINE, 'the WebSocketServer to hand over the connection');
-    const closed = new Promise<{ code: number; reason: string; wasClean: boolean }>((resolve) => ws.once('close', resolve));
-    void echo(ws);
-    return { peer, ws, closed };
+    return this.echoing(peer, ws);
+  }
+
+  private async connectToServerH2(): Promise<Connection> {
+    if (this.h2 === null) {
+      this.h2 = await startH2Server({ h2c: true }, (server) => {
+        this.wss = new WebSocketServer({ http2: server, path: '/echo', upgrader: this.upgraderOptions() }, (ws, req) =>
+          this.deliver(Number(req.headers[CONN_ID_HEADER]), ws),
+        );
+      });
+    }
+    const session = await this.sessionTo(this.h2.origin);
+    const id = this.nextId++;
+    const arrived = new Promise<WebSocket>((resolve) => this.arrivals.set(id, resolve));
+    const stream = await h2Open(session, id, this.options.withRequest);
+    const peer = new RawPeer(stream, true, Buffer.alloc(0), this.options);
+    const ws = await withTimeout(arrived, DEADLINE, 'the WebSocketServer to hand over the connection');
+    return this.echoing(peer, ws);
+  }
+
+  private nextAccepted(what: string): Promise<Duplex> {
+    return withTimeout(
+      new Promise<Duplex>((resolve) => {
+        const ready = this.accepted.shift();
+        if (ready) resolve(ready);
+        else this.acceptWaiters.push(resolve);
+      }),
+      DEADLINE,
+      what,
+    );
+  }
+
+  private acceptRaw(s: Duplex): void {
+    const waiter = this.acceptWaiters.shift();
+    if (waiter) waiter(s);
+    else this.accepted.push(s);
   }
 
   private async connectClient(): Promise<Connection> {
     if (this.rawServer === null) {
       const server = net.createServer({ allowHalfOpen: true }, (socket) => {
         socket.on('error', () => undefined);
-        const waiter = this.acceptWaiters.shift();
-        if (waiter) waiter(socket);
-        else this.accepted.push(socket);
+        this.acceptRaw(socket);
       });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       this.rawServer = server;
       this.port = (server.address() as net.AddressInfo).port;
     }
-    const opts: ConnectOptions = { handshakeTimeout: DEADLINE };
-    if (this.options.maxPayload !== undefined) opts.maxPayload = this.options.maxPayload;
-    if (this.options.closeTimeout !== undefined) opts.closeTimeout = this.options.closeTimeout;
-    const connecting = connect(`ws://127.0.0.1:${this.port}/echo`, opts);
+    const connecting = connect(`ws://127.0.0.1:${this.port}/echo`, this.connectOptions());
     connecting.catch(() => undefined);
-    const socket = await withTimeout(
-      new Promise<net.Socket>((resolve) => {
-        const ready = this.accepted.shift();
-        if (ready) resolve(ready);
-        else this.acceptWaiters.push(resolve);
-      }),
-      DEADLINE,
-      'connect() to open a TCP connection',
-    );
+    const socket = (await this.nextAccepted('connect() to open a TCP connection')) as net.Socket;
     const { head, rest } = await readHead(socket, 'the upgrade request');
     const key = headerOf(head, 'sec-websocket-key');
     if (key === undefined || !/^GET \/echo HTTP\/1\.1$/.test(head.split('\r\n')[0])) {
@@ -751,9 +940,40 @@ export class Harness {
     socket.write(Buffer.concat([answer, extra]));
     socket.resume();
     const ws = await withTimeout(connecting, DEADLINE, 'connect() to resolve');
-    const closed = new Promise<{ code: number; reason: string; wasClean: boolean }>((resolve) => ws.once('close', resolve));
-    void echo(ws);
-    return { peer, ws, closed };
+    return this.echoing(peer, ws);
+  }
+
+  /**
+   * Client role over HTTP/2: a raw node HTTP/2 server (advertising SETTINGS_ENABLE_CONNECT_PROTOCOL)
+   * answers wsflow's extended CONNECT itself, and the RawPeer works on the server's end of the stream.
+   * wsflow's client is `connect(url, { http2: session })` on an h2c session to it.
+   */
+  private async connectClientH2(): Promise<Connection> {
+    if (this.h2 === null) {
+      this.h2 = await startH2Server({ h2c: true, settings: { enableConnectProtocol: true } }, (server) => {
+        server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+          stream.on('error', () => undefined);
+          const wrong = checkConnectRequest(headers);
+          if (wrong !== undefined) {
+            stream.respond({ ':status': 400 });
+            stream.end(`Unexpected extended CONNECT from connect(): ${wrong}: ${JSON.stringify(headers)}`);
+            return;
+          }
+          this.acceptRaw(stream);
+        });
+      });
+    }
+    const session = await this.sessionTo(this.h2.origin);
+    const connecting = connect(`ws://127.0.0.1:${this.h2.port}/echo`, { ...this.connectOptions(), http2: session });
+    connecting.catch(() => undefined);
+    const stream = (await this.nextAccepted('connect() to open an extended CONNECT stream')) as http2.ServerHttp2Stream;
+    const peer = new RawPeer(stream, false, Buffer.alloc(0), this.options);
+    // RFC 8441 §5: a 2xx answer and no Sec-WebSocket-Accept.
+    stream.respond({ ':status': 200 });
+    const extra = this.options.afterHandshake ? this.options.afterHandshake(peer) : Buffer.alloc(0);
+    if (extra.length > 0) stream.write(extra);
+    const ws = await withTimeout(connecting, DEADLINE, 'connect() to resolve');
+    return this.echoing(peer, ws);
   }
 }
 
@@ -781,7 +1001,20 @@ export function useHarness(role: Role, options: HarnessOptions = {}): Harness {
   return h;
 }
 
-/** Runs `fn` for each role, in a describe block named after it. */
-export function forEachRole(fn: (role: Role) => void, roles: readonly Role[] = ROLES): void {
-  describe.each(roles.map((r) => [r]))('wsflow as %s', (role) => fn(role as Role));
+/**
+ * Runs `fn` for each role over each transport, in a describe block named after both ("wsflow as server
+ * over HTTP/2"). `fn` must pass the transport on to its harnesses (`useHarness(role, { transport })`).
+ */
+export function forEachRole(
+  fn: (role: Role, transport: Transport) => void,
+  roles: readonly Role[] = ROLES,
+  transports: readonly Transport[] = TRANSPORTS,
+): void {
+  const cases = transports.flatMap((t) => roles.map((r) => [r, TRANSPORT_NAMES[t], t] as const));
+  describe.each(cases)('wsflow as %s over %s', (role, _name, transport) => fn(role, transport));
+}
+
+/** Runs `fn` over each transport, in a describe block named after it ("over HTTP/2"): for suites without roles. */
+export function forEachTransport(fn: (transport: Transport) => void, transports: readonly Transport[] = TRANSPORTS): void {
+  describe.each(transports.map((t) => [TRANSPORT_NAMES[t], t] as const))('over %s', (_name, transport) => fn(transport));
 }

@@ -1,8 +1,10 @@
-// RFC 6455 §5.5.1 (Close), §7.1 (closing the connection), §7.4 (status codes), both roles: valid codes
-// are echoed, invalid ones and malformed payloads fail the connection, nothing after a Close is
-// processed, and the TCP connection is closed by the server once the closing handshake is done
-// (§7.1.1: the server closes first; the client SHOULD wait for it).
-import { DEADLINE, OP, QUIET, closePayload, forEachRole, useHarness, type Connection, type RawPeer } from './driver';
+// RFC 6455 §5.5.1 (Close), §7.1 (closing the connection), §7.4 (status codes), both roles, over HTTP/1.1
+// and HTTP/2: valid codes are echoed, invalid ones and malformed payloads fail the connection, nothing
+// after a Close is processed, and the TCP connection is closed by the server once the closing handshake
+// is done (§7.1.1: the server closes first; the client SHOULD wait for it).
+// Over HTTP/2 (RFC 8441 §5) the TCP FIN is END_STREAM and a TCP reset a RST_STREAM (CANCEL); every
+// case there also requires the session to outlive the WebSocket (the harness checks it after each test).
+import { DEADLINE, OP, QUIET, closePayload, forEachRole, useHarness, type Connection, type RawPeer, type Transport } from './driver';
 
 const VALID_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999];
 const INVALID_CODES = [0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535];
@@ -16,8 +18,8 @@ const INVALID_REASONS = [
 ] as const;
 
 /**
- * After wsflow's Close: as the server it must close the TCP connection itself; as the client it should
- * wait for the server to do so, then close. Either way wsflow reports a clean close with `code`.
+ * After wsflow's Close: as the server it must close the TCP connection (end its stream) itself; as the
+ * client it should wait for the server to do so, then close. Either way wsflow reports a clean close with `code`.
  */
 async function expectClosingHandshakeDone(role: string, conn: Connection, code: number): Promise<void> {
   const { peer } = conn;
@@ -27,18 +29,24 @@ async function expectClosingHandshakeDone(role: string, conn: Connection, code: 
     peer.end();
   } else {
     await new Promise((resolve) => setTimeout(resolve, QUIET));
-    expect({ clientClosedTcpFirst: peer.ended || peer.closed }).toEqual({ clientClosedTcpFirst: false });
+    expect({ clientClosedFirst: peer.ended || peer.closed }).toEqual({ clientClosedFirst: false });
     peer.end();
     await peer.expectTcpClose();
   }
   await expect(conn.closed).resolves.toMatchObject({ code, wasClean: true });
 }
 
-forEachRole((role) => {
-  const h = useHarness(role);
+/** How the end of the transport is called in test titles. */
+function words(transport: Transport): { end: string; conn: string } {
+  return transport === 'h2' ? { end: 'END_STREAM', conn: 'stream' } : { end: 'the TCP close', conn: 'TCP connection' };
+}
+
+forEachRole((role, transport) => {
+  const h = useHarness(role, { transport });
+  const { end, conn: tcp } = words(transport);
 
   describe('§7.4 valid close codes are echoed', () => {
-    test.each(VALID_CODES)('Close %i → Close with the same code, then the TCP close', async (code) => {
+    test.each(VALID_CODES)(`Close %i → Close with the same code, then ${end}`, async (code) => {
       const conn = await h.connect();
       await conn.peer.send(conn.peer.close(code));
       await conn.peer.expectClose(code);
@@ -137,7 +145,7 @@ forEachRole((role) => {
     });
   });
 
-  describe('§7.1.5 the TCP connection lost without a Close', () => {
+  describe(transport === 'h2' ? '§7.1.5 / RFC 8441 §5 the stream reset (RST_STREAM) or ended without a Close' : '§7.1.5 the TCP connection lost without a Close', () => {
     test('wsflow reports 1006, not clean', async () => {
       const conn = await h.connect();
       await conn.peer.send(conn.peer.text('hi'));
@@ -154,7 +162,7 @@ forEachRole((role) => {
   });
 
   describe('§7.1 closing handshake started by wsflow', () => {
-    test('close(1000, reason): Close sent, the peer answers, the TCP connection closes cleanly', async () => {
+    test(`close(1000, reason): Close sent, the peer answers, the ${tcp} closes cleanly`, async () => {
       const conn = await h.connect();
       const closing = conn.ws.close(1000, 'done');
       const got = await conn.peer.expectClose(1000);
@@ -174,10 +182,10 @@ forEachRole((role) => {
   });
 });
 
-forEachRole((role) => {
+forEachRole((role, transport) => {
   describe('§7.1.1 a peer that never answers the Close', () => {
-    const h = useHarness(role, { closeTimeout: 300 });
-    test('wsflow drops the TCP connection after closeTimeout', async () => {
+    const h = useHarness(role, { transport, closeTimeout: 300 });
+    test(`wsflow drops the ${words(transport).conn} after closeTimeout`, async () => {
       const conn = await h.connect();
       const started = Date.now();
       void conn.ws.close(1000);
@@ -188,3 +196,36 @@ forEachRole((role) => {
     });
   });
 });
+
+// RFC 8441 §5 over HTTP/2 only: what stands in for TCP there, and the session shared by the WebSockets.
+forEachRole(
+  (role, transport) => {
+    describe('RFC 8441 §5: streams, not the session', () => {
+      const h = useHarness(role, { transport, closeTimeout: 300 });
+      test('a failed WebSocket ends its own stream only: another one on the same session keeps echoing', async () => {
+        const a = await h.connect();
+        const b = await h.connect();
+        await a.peer.send(a.peer.frame(0x3, 'reserved'));
+        await a.peer.expectFailure(1002);
+        await b.peer.send(b.peer.text('still here'));
+        await b.peer.expectEcho(OP.TEXT, 'still here');
+        await expect(a.closed).resolves.toMatchObject({ code: 1006, wasClean: false });
+      });
+      test('a WebSocket reset by its peer (RST_STREAM) → 1006; another one on the same session keeps echoing', async () => {
+        const a = await h.connect();
+        const b = await h.connect();
+        a.peer.destroy();
+        await expect(a.closed).resolves.toEqual({ code: 1006, reason: '', wasClean: false });
+        await b.peer.send(b.peer.binary(Buffer.from([1, 2, 3])));
+        await b.peer.expectEcho(OP.BINARY, Buffer.from([1, 2, 3]));
+      });
+      test('the session lost (the TCP connection under it) → 1006 for every WebSocket on it', async () => {
+        const conns = [await h.connect(), await h.connect(), await h.connect()];
+        h.dropSession();
+        for (const c of conns) await expect(c.closed).resolves.toEqual({ code: 1006, reason: '', wasClean: false });
+      });
+    });
+  },
+  undefined,
+  ['h2'],
+);

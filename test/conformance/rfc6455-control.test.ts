@@ -1,4 +1,4 @@
-// RFC 6455 §5.5.2/§5.5.3 Ping and Pong, both roles: every Ping is answered by a Pong with the same
+// RFC 6455 §5.5.2/§5.5.3 Ping and Pong, both roles over both transports: every Ping is answered by a Pong with the same
 // payload (0–125 bytes, any bytes), an over-long Ping fails the connection, an unsolicited Pong is
 // ignored, pings are answered in order, and however the bytes are chopped.
 import { OP, WRITE_MODES, forEachRole, pattern, useHarness } from './driver';
@@ -20,8 +20,8 @@ const PAYLOADS = [
 
 const PING_CASES = PAYLOADS.flatMap((p) => WRITE_MODES.map((mode) => ({ ...p, mode })));
 
-forEachRole((role) => {
-  const h = useHarness(role);
+forEachRole((role, transport) => {
+  const h = useHarness(role, { transport });
 
   describe('§5.5.2 Ping → Pong with the same payload', () => {
     test.each(PING_CASES)('$name, $mode writes', async ({ payload, mode }) => {

@@ -1,4 +1,4 @@
-// RFC 6455 §5.4 fragmentation, both roles: messages in 1…1,000 fragments (text split anywhere, even
+// RFC 6455 §5.4 fragmentation, both roles over both transports: messages in 1…1,000 fragments (text split anywhere, even
 // inside a character), empty fragments, control frames between fragments (answered at once, before
 // the message is complete), and the violations: a continuation with nothing to continue, a fragmented
 // control frame, a new data frame inside a fragmented message → 1002.
@@ -15,8 +15,8 @@ const LENGTH = 2003;
 const modesFor = (count: number): readonly WriteMode[] => (count <= 100 ? WRITE_MODES : ['whole', 'random']);
 const SPLIT_CASES = TYPES.flatMap((t) => COUNTS.flatMap((count) => modesFor(count).map((mode) => ({ ...t, count, mode }))));
 
-forEachRole((role) => {
-  const h = useHarness(role);
+forEachRole((role, transport) => {
+  const h = useHarness(role, { transport });
 
   describe('§5.4 fragmented messages are reassembled', () => {
     test.each(SPLIT_CASES)('$type in $count fragments, $mode writes', async ({ opcode, make, count, mode }) => {

@@ -1,5 +1,6 @@
-// RFC 6455 §5.2 (base framing) and §5.3 (masking), both roles: payload lengths around every length
-// encoding boundary, in one write, one byte per write and at random split points; masking rules.
+// RFC 6455 §5.2 (base framing) and §5.3 (masking), both roles, over HTTP/1.1 and HTTP/2: payload lengths
+// around every length encoding boundary, in one write, one byte per write and at random split points;
+// masking rules; frames that come with the handshake (over HTTP/2: DATA right behind its HEADERS).
 import { DEADLINE, OP, WRITE_MODES, encodeFrame, forEachRole, pattern, useHarness, utf8Text, type Chopping, type WriteMode } from './driver';
 
 const MiB = 1024 * 1024;
@@ -29,9 +30,9 @@ const CASES = TYPES.flatMap(([name, opcode]) =>
   LENGTHS.flatMap((length) => modesFor(length).map((mode) => ({ name, opcode, length, mode }))),
 );
 
-forEachRole((role) => {
+forEachRole((role, transport) => {
   describe('§5.2 framing: payload lengths (7-bit, 16-bit and 64-bit encodings)', () => {
-    const h = useHarness(role);
+    const h = useHarness(role, { transport });
     test.each(CASES)('$name, $length bytes, $mode writes → echoed', async ({ opcode, length, mode }) => {
       const peer = await h.peer();
       const payload = opcode === OP.TEXT ? utf8Text(length) : pattern(length, length);
@@ -60,7 +61,7 @@ forEachRole((role) => {
 
   describe('§5.1/§5.3 masking', () => {
     if (role === 'server') {
-      const h = useHarness(role);
+      const h = useHarness(role, { transport });
       test('an unmasked frame from the client → 1002', async () => {
         const peer = await h.peer();
         await peer.send(peer.text('Hello', { mask: false }));
@@ -87,14 +88,19 @@ forEachRole((role) => {
           { opcode: OP.PONG, payload: 'p' },
         ]);
       });
-      describe('frames right behind the upgrade request', () => {
+      describe(transport === 'h2' ? 'frames right behind the extended CONNECT' : 'frames right behind the upgrade request', () => {
         const early = useHarness(role, {
+          transport,
           withRequest: Buffer.concat([
             encodeFrame(OP.TEXT, 'early', true, {}, Buffer.from([1, 2, 3, 4])),
             encodeFrame(OP.PING, 'early ping', true, {}, Buffer.from([5, 6, 7, 8])),
           ]),
         });
-        test('frames in the same write as the upgrade request (the upgrade head) are read', async () => {
+        const title =
+          transport === 'h2'
+            ? "frames in DATA sent with the CONNECT's HEADERS, before the answer, are read"
+            : 'frames in the same write as the upgrade request (the upgrade head) are read';
+        test(title, async () => {
           const peer = await early.peer();
           await peer.expectUnordered([
             { opcode: OP.TEXT, payload: 'early' },
@@ -103,7 +109,7 @@ forEachRole((role) => {
         });
       });
     } else {
-      const h = useHarness(role, { captureRaw: true });
+      const h = useHarness(role, { transport, captureRaw: true });
       test('a masked frame from the server → 1002', async () => {
         const peer = await h.peer();
         await peer.send(peer.text('Hello', { mask: true }));
@@ -148,11 +154,16 @@ forEachRole((role) => {
         // RFC 6455 §5.3: a fresh, unpredictable key per frame. 21 random 32-bit keys never all collide.
         expect(keys.size).toBeGreaterThan(15);
       });
-      describe('frames right behind the 101', () => {
+      describe(transport === 'h2' ? "frames right behind the ':status' 200" : 'frames right behind the 101', () => {
         const early = useHarness(role, {
+          transport,
           afterHandshake: (peer) => Buffer.concat([peer.text('early'), peer.ping('early ping')]),
         });
-        test('frames in the same TCP segment as the 101 answer are read', async () => {
+        const title =
+          transport === 'h2'
+            ? "frames in DATA sent in the same write as the ':status' 200 HEADERS are read"
+            : 'frames in the same TCP segment as the 101 answer are read';
+        test(title, async () => {
           const peer = await early.peer();
           await peer.expectUnordered([
             { opcode: OP.TEXT, payload: 'early' },

@@ -1,14 +1,15 @@
-// Limits, both roles: a long pipelined stream of large messages is echoed whole and in order, and a
-// message over `maxPayload` fails the connection with 1009 (RFC 6455 §7.4.1: "a message that is too
-// big for it to process") — as one frame, and as a fragmented message whose fragments each fit.
+// Limits, both roles over both transports (over HTTP/2 the stream's flow control joins the backpressure):
+// a long pipelined stream of large messages is echoed whole and in order, and a message over `maxPayload`
+// fails the connection with 1009 (RFC 6455 §7.4.1: "a message that is too big for it to process") — as
+// one frame, and as a fragmented message whose fragments each fit.
 import { DEADLINE, OP, forEachRole, pattern, splitEven, useHarness, utf8Text } from './driver';
 
 const KiB = 1024;
 const LIMIT = 1024;
 
-forEachRole((role) => {
+forEachRole((role, transport) => {
   describe('pipelining', () => {
-    const h = useHarness(role);
+    const h = useHarness(role, { transport });
     test('1,000 messages of 64 KiB, sent back to back, are echoed whole and in order', async () => {
       const peer = await h.peer();
       const count = 1000;
@@ -35,7 +36,7 @@ forEachRole((role) => {
   });
 
   describe('floods (backpressure must not lose, reorder or stall anything)', () => {
-    const h = useHarness(role);
+    const h = useHarness(role, { transport });
     test('20,000 pings of 125 bytes in one write → 20,000 pongs, in order', async () => {
       const peer = await h.peer();
       const n = 20_000;
@@ -62,7 +63,7 @@ forEachRole((role) => {
   });
 
   describe(`maxPayload = ${LIMIT}`, () => {
-    const h = useHarness(role, { maxPayload: LIMIT });
+    const h = useHarness(role, { transport, maxPayload: LIMIT });
     const TYPES = [
       { type: 'text', opcode: OP.TEXT, make: utf8Text },
       { type: 'binary', opcode: OP.BINARY, make: (n: number) => pattern(n) },
@@ -110,7 +111,7 @@ forEachRole((role) => {
   });
 
   describe('default maxPayload (64 MiB)', () => {
-    const h = useHarness(role);
+    const h = useHarness(role, { transport });
     test('a frame declaring 2^40 bytes → 1009 from its header', async () => {
       const peer = await h.peer();
       await peer.send(peer.binary(Buffer.alloc(0), { declaredLength: 2 ** 40 }));

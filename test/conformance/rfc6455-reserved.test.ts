@@ -1,6 +1,6 @@
 // RFC 6455 §5.2: RSV1–3 "MUST be 0 unless an extension is negotiated that defines meanings for non-zero
 // values"; reserved opcodes 0x3–0x7 and 0xB–0xF: "If an unknown opcode is received, the receiving
-// endpoint MUST _Fail the WebSocket Connection_" (§5.2, §7.1.7) → Close 1002. Both roles, no
+// endpoint MUST _Fail the WebSocket Connection_" (§5.2, §7.1.7) → Close 1002. Both roles and transports, no
 // extension negotiated; on a fresh connection and after a valid echo; followed by a Ping that must
 // not be answered (nothing after the failure is processed).
 import { OP, forEachRole, useHarness, type Chopping } from './driver';
@@ -33,8 +33,8 @@ const OPCODE_CASES = RESERVED_OPCODES.flatMap((opcode) =>
   ),
 );
 
-forEachRole((role) => {
-  const h = useHarness(role);
+forEachRole((role, transport) => {
+  const h = useHarness(role, { transport });
 
   describe('§5.2 reserved bits without an extension → 1002', () => {
     test.each(RSV_CASES)('$bits on a $kind frame, $when ($mode writes)', async ({ rsv1, rsv2, rsv3, opcode, payload, when, mode }) => {

@@ -1,4 +1,4 @@
-// Strict to the last Autobahn case (issue 16), both roles, over real sockets:
+// Strict to the last Autobahn case (issue 16), both roles, over real sockets (HTTP/1.1 and HTTP/2 streams):
 //  - What came before a protocol error is still answered. Autobahn 3.2–3.4, 4.1.3–4.1.5, 4.2.3–4.2.5 and 5.15
 //    send a valid message, a bad frame and a Ping (or another message) back to back; "OK" means the echo of
 //    the valid message arrives, then the Close (1002), and nothing is answered after the bad frame.
@@ -66,8 +66,8 @@ const PART2 = Buffer.from('f4908080', 'hex');
 const PART3 = Buffer.from('656469746564', 'hex');
 const PAYLOAD = Buffer.concat([PART1, PART2, PART3]);
 
-forEachRole((role) => {
-  const h = useHarness(role);
+forEachRole((role, transport) => {
+  const h = useHarness(role, { transport });
 
   describe('what came before a protocol error is answered, then the connection fails (Autobahn 3.x, 4.x, 5.15)', () => {
     test.each(ECHO_RUNS)('$id: $what ($label)', async ({ frames, echo, mode }) => {
