@@ -675,8 +675,10 @@ function h2Open(session: http2.ClientHttp2Session, id: number, early: Buffer | u
         reject(new Error(`Expected ':status' 200 to the extended CONNECT, got ${JSON.stringify(headers)}`));
         return;
       }
-      for (const name of ['sec-websocket-accept', 'upgrade', 'connection']) {
-        if (headers[name] !== undefined) reject(new Error(`The answer to the extended CONNECT carries ${name} (RFC 8441 §5): ${JSON.stringify(headers)}`));
+      const misplaced = ['sec-websocket-accept', 'upgrade', 'connection'].find((name) => headers[name] !== undefined);
+      if (misplaced !== undefined) {
+        reject(new Error(`The answer to the extended CONNECT carries ${misplaced} (RFC 8441 §5): ${JSON.stringify(headers)}`));
+        return;
       }
       resolve(stream);
     });
