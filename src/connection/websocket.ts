@@ -166,15 +166,7 @@ function socketOnClose(this: OwnedSocket): void {
 function socketOnError(this: OwnedSocket, err: Error): void {
   this[kWebSocket]?.handleSocketError(err);
 }
-// RST_STREAM's CANCEL code (RFC 9113 §7), spelled out: the connection layer does not import http2.
-const CANCEL = 0x8;
-/**
- * Drops the transport at once. An HTTP/2 stream (RFC 8441) is reset with CANCEL, which is how RFC 8441
- * §5 represents a TCP reset; its plain destroy() would reset it with NO_ERROR.
- */
 function destroySocket(socket: Duplex): void {
-  const stream = socket as Duplex & { close?: (code: number) => void; rstCode?: number };
-  if (typeof stream.close === 'function' && 'rstCode' in stream && !socket.destroyed) stream.close(CANCEL);
   socket.destroy();
 }
 function socketOnDrain(this: OwnedSocket): void {
@@ -640,9 +632,9 @@ export class WebSocket extends EventEmitter {
     return this.whenClosed();
   }
 
-  /** Drops the TCP connection (an HTTP/2 stream: RST_STREAM CANCEL) at once, without a closing handshake (the close code reported is 1006). */
+  /** Destroys the TCP connection at once, without a closing handshake (the close code reported is 1006). */
   terminate(): void {
-    destroySocket(this.socket);
+    this.socket.destroy();
   }
 
   // ---- incoming -------------------------------------------------------------------------------
@@ -689,7 +681,7 @@ export class WebSocket extends EventEmitter {
     } else if (!this.closeSent) {
       if (++this.pendingPongs > MAX_PENDING_PONGS) {
         this.fail(new WebSocketError(CloseCode.PolicyViolation, 'Ping flood: too many pongs waiting to be sent'));
-        destroySocket(this.socket);
+        this.socket.destroy();
         return false;
       }
       this.onPongFlushed ??= () => {
@@ -952,7 +944,7 @@ export class WebSocket extends EventEmitter {
 
   private onDeadPeer(): void {
     this.failure ??= new WebSocketError(CloseCode.Abnormal, 'The peer stopped answering pings (keepAlive)');
-    destroySocket(this.socket);
+    this.socket.destroy();
   }
 
   private armCloseTimer(): void {
