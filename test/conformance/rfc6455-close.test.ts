@@ -2,7 +2,7 @@
 // and HTTP/2: valid codes are echoed, invalid ones and malformed payloads fail the connection, nothing
 // after a Close is processed, and the TCP connection is closed by the server once the closing handshake
 // is done (§7.1.1: the server closes first; the client SHOULD wait for it).
-// Over HTTP/2 (RFC 8441 §5) the TCP FIN is END_STREAM and a TCP reset a RST_STREAM (CANCEL); every
+// Over HTTP/2 (RFC 8441 §5) the TCP FIN is END_STREAM and a TCP reset a RST_STREAM; every
 // case there also requires the session to outlive the WebSocket (the harness checks it after each test).
 import { DEADLINE, OP, QUIET, closePayload, forEachRole, useHarness, type Connection, type RawPeer, type Transport } from './driver';
 
