@@ -34,13 +34,14 @@ interface MaskExports {
 }
 
 /**
- * Bytes per trip through the module's memory: a multiple of 4, so the key needs no rotation from one chunk to
- * the next, and small enough that the chunk stays in L1 (32 KiB L1d here) between the copy in, the XOR and the
- * copy out. `npm run bench:mask -- --breakdown`: the XOR runs at ~35 GB/s whatever the unroll (store bandwidth);
- * the two copies take ~70% of the time. 16 KiB was as fast as 32 and 64 KiB and faster than 4 and 8 KiB (CPU
- * time, 64 KiB and 1 MiB payloads, load ~9, the differences between 16, 32 and 64 within the noise).
+ * Bytes per trip through the module's memory (all of it): a multiple of 4, so the key needs no rotation from
+ * one chunk to the next. `npm run bench:mask -- --breakdown`: the XOR runs at ~35 GB/s whatever the unroll
+ * (store bandwidth) and the two copies take ~70% of the time, so the chunk size is what could matter. Chunks
+ * that stay in L1 (16 KiB; 32 KiB L1d here) did not help: equal on payloads already in cache, and on payloads
+ * that are not (1 MiB frames out of an 8 MiB stream, CPU time, load ~7) 8–10% slower copying than 64 KiB,
+ * equal in place (probably longer copies that keep the prefetcher streaming, and fewer calls).
  */
-export const WASM_CHUNK_BYTES = Math.min(16 * 1024, MASK_MODULE_MEMORY_BYTES);
+export const WASM_CHUNK_BYTES = MASK_MODULE_MEMORY_BYTES;
 const CHUNK = WASM_CHUNK_BYTES;
 
 /**
