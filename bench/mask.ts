@@ -8,8 +8,13 @@
  * the JS lane loop (mask.ts with WSFLOW_NO_BUFFERUTIL and WSFLOW_NO_WASM, so it runs at every size), the
  * WebAssembly SIMD module (called directly, at every size), bufferutil (called directly), and memcpy
  * (`TypedArray#set`, the ceiling of the copying case). GB/s of payload, best of --reps rounds of ≥ 20 ms.
+ *
+ * --breakdown: instead, where the module's copying path spends its time, per payload size and per chunk size
+ * (--chunks=4096,16384,65536): the XOR pass alone over the module's memory, the copy in alone, the copy out
+ * alone, and the three together, each as the masker does them chunk by chunk.
  */
-import { loadWasmMasker } from '../src/codec/wasm/mask-wasm';
+import { MASK_MODULE_BASE64 } from '../src/codec/wasm/mask-module';
+import { loadWasmMasker, WASM_CHUNK_BYTES } from '../src/codec/wasm/mask-wasm';
 import { repoRoot } from './lib/machine';
 
 type MaskModule = typeof import('../src/codec/mask');
@@ -60,8 +65,56 @@ function rate(fn: () => void, bytes: number, reps: number): number {
   return best;
 }
 
+interface RawModule {
+  memory: { buffer: ArrayBuffer };
+  xor(pointer: number, length: number, key32: number): void;
+}
+
+/** A fresh instance of the masking module, for timing its export alone. */
+function rawModule(): RawModule {
+  const api = (globalThis as unknown as { WebAssembly: { Instance: new (m: object) => { exports: unknown }; Module: new (b: Uint8Array) => object } }).WebAssembly;
+  return new api.Instance(new api.Module(Buffer.from(MASK_MODULE_BASE64, 'base64'))).exports as RawModule;
+}
+
+function breakdown(sizes: number[], chunks: number[], reps: number): void {
+  const { memory, xor } = rawModule();
+  const scratch = new Uint8Array(memory.buffer);
+  const key32 = 0x78563412;
+  const us = (gbps: number, bytes: number): string => (bytes / gbps / 1000).toFixed(2).padStart(10);
+  console.log(`copying through the module, µs per payload (best of ${reps}); the masker uses ${WASM_CHUNK_BYTES}-byte chunks`);
+  console.log(`${'size'.padStart(8)} ${'chunk'.padStart(6)} |${['xor', 'copy in', 'copy out', 'all three'].map((h) => h.padStart(10)).join('')}`);
+  for (const size of sizes) {
+    const source = Buffer.alloc(size, 5);
+    const target = Buffer.allocUnsafe(size + 16);
+    for (const chunk of chunks) {
+      if (chunk > scratch.length || (chunk > size && chunk !== chunks[0])) continue;
+      const c = Math.min(chunk, size);
+      const piece = (at: number): Uint8Array => new Uint8Array(source.buffer, source.byteOffset + at, Math.min(c, size - at));
+      const xorOnly = rate(() => { for (let at = 0; at < size; at += c) xor(0, Math.min(c, size - at), key32); }, size, reps);
+      const copyIn = rate(() => { for (let at = 0; at < size; at += c) scratch.set(piece(at), 0); }, size, reps);
+      const copyOut = rate(() => { for (let at = 0; at < size; at += c) target.set(new Uint8Array(memory.buffer, 0, Math.min(c, size - at)), 6 + at); }, size, reps);
+      const all = rate(() => {
+        for (let at = 0; at < size; at += c) {
+          const n = Math.min(c, size - at);
+          scratch.set(piece(at), 0);
+          xor(0, n, key32);
+          target.set(new Uint8Array(memory.buffer, 0, n), 6 + at);
+        }
+      }, size, reps);
+      sink ^= target[6];
+      console.log(`${String(size).padStart(8)} ${String(c).padStart(6)} |${[xorOnly, copyIn, copyOut, all].map((g) => us(g, size)).join('')}`);
+    }
+  }
+}
+
 function main(): void {
   const args = new Map(process.argv.slice(2).map((a) => a.split('=', 2) as [string, string]));
+  if (args.has('--breakdown')) {
+    const sizes = (args.get('--sizes') ?? '1024,16384,65536,1048576').split(',').map(Number);
+    const chunks = (args.get('--chunks') ?? '4096,8192,16384,32768,65536').split(',').map(Number);
+    breakdown(sizes, chunks, Number(args.get('--reps') ?? 5));
+    return;
+  }
   const sizes = (args.get('--sizes') ?? '32,64,128,256,512,1024,2048,4096,16384,65536,1048576').split(',').map(Number);
   const reps = Number(args.get('--reps') ?? 5);
   const js = loadPureJs();

@@ -9,9 +9,11 @@ const LITTLE_ENDIAN = os.endianness() === 'LE';
 // Below this size the word loop's setup costs more than it saves.
 const WORD_LOOP_MIN = 32;
 
-// Up to this size a client's masked copy is one fused byte loop; above it, unmaskInto (the addon, or memcpy
-// then the lane loop).
-const FUSED_MAX = 64;
+// Below this size a client's masked copy is one fused byte loop; from it, unmaskInto (the addon, or the Wasm
+// module). bench/mask.ts, Node 20, loaded 2-core EPYC: the byte loop costs ~1.4 ns a byte, a Wasm or addon call
+// ~150 ns whatever the size up to ~200 bytes; they cross between 96 B (fused 140 ns, Wasm 157) and 128 B (171
+// against 154).
+const FUSED_MAX = 112;
 
 // From these sizes a native addon's loop beats the cost of calling into it (about 50 ns a call here;
 // the JS byte loop costs ~1.8 ns a byte, the lane loop ~60 ns to set up): XOR in place, and copy-and-XOR.
@@ -19,10 +21,12 @@ const NATIVE_MIN = 32;
 const NATIVE_COPY_MIN = 64;
 
 // Without the addon, from these sizes the WebAssembly SIMD module (copy in, XOR, copy out) beats the JS lane
-// loop: in place, and copying (where the JS path pays a memcpy too). Measured with bench/mask.ts
-// (`npm run bench:mask`); below them the module call and the copies through its memory cost more than they save.
-const WASM_MIN = 2048;
-const WASM_COPY_MIN = 128;
+// loop, measured with bench/mask.ts (`npm run bench:mask`). In place, the JS loop pays no copy, and the module
+// wins from ~768 B (318 ns against 334; 1 KiB 344 against 400). Copying, the JS path pays a memcpy plus the
+// lane loop and the module wins at every size tried from 16 B on (147 ns against 210); 32 keeps the tiniest
+// pieces of a fragmented payload off the module call.
+const WASM_MIN = 1024;
+const WASM_COPY_MIN = 32;
 
 // Views are cached only over ArrayBuffers up to this size (Node's 8 KiB pool slabs, socket chunks):
 // the cache holds one reference, which must never pin a large buffer.
@@ -49,9 +53,10 @@ function loadNativeMasker(): NativeMasker | null {
 }
 
 const native = loadNativeMasker();
-// The addon, when installed, is faster still (1.5–3× in place; copying, about even up to 4 KiB and up to 2.5×
-// above): its loops read and write the caller's memory directly, where the Wasm module must copy through its
-// own. So the module is loaded only without it.
+// The addon, when installed, is as fast or faster at every size, so it is preferred throughout: in place
+// 1.5–2× (one pass over the bytes against three); copying, even up to ~1 KiB (one call each), then 1.2× at
+// 4 KiB and ~1.5× from 64 KiB, its loop reading and writing the caller's memory directly where the module must
+// copy through its own. So the module is loaded only without it.
 const wasm = native === null ? loadWasmMasker() : null;
 const nativeKey = Buffer.alloc(4);
 

@@ -1,7 +1,7 @@
 import * as fc from 'fast-check';
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadWasmMasker } from '../../src/codec/wasm/mask-wasm';
+import { loadWasmMasker, WASM_CHUNK_BYTES } from '../../src/codec/wasm/mask-wasm';
 
 // The generator is a plain Node script (no build step, not shipped): loaded as it is run.
 const generator = require('../../src/codec/wasm/generate-mask-module.js') as {
@@ -76,6 +76,39 @@ describe('the WebAssembly masking module', () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  test('lengths around chunk boundaries, from views at odd offsets into larger buffers, in place and copying', () => {
+    const m = masker!;
+    const C = WASM_CHUNK_BYTES;
+    expect(C % 4).toBe(0);
+    for (const length of [C - 1, C, C + 1, 2 * C - 3, 2 * C, 3 * C + 5]) {
+      for (const shift of [0, 1, 3]) {
+        for (const start of [0, 2]) {
+          const key32 = (0x7f4a7c15 * (length + shift + start)) | 0;
+          const data = pattern(length, length ^ shift);
+          const expected = reference(data, key32);
+          // In place: `data` is a view at an odd offset, masked from `start` on.
+          const backing = Buffer.alloc(shift + start + length + 5, 0x61);
+          const view = new Uint8Array(backing.buffer, backing.byteOffset + shift, start + length);
+          view.set(data, start);
+          m.xorInPlace(view, start, length, key32);
+          expect([length, shift, start, Buffer.from(view.subarray(start)).equals(expected)]).toEqual([length, shift, start, true]);
+          expect(backing.subarray(0, shift + start).every((b) => b === 0x61)).toBe(true);
+          expect(backing.subarray(shift + start + length).every((b) => b === 0x61)).toBe(true);
+          // Copying: the source too is a view at an odd offset, and is left alone.
+          const sourceBacking = Buffer.alloc(shift + length + 3, 0x62);
+          const source = new Uint8Array(sourceBacking.buffer, sourceBacking.byteOffset + shift, length);
+          source.set(data);
+          const target = Buffer.alloc(start + length + 5, 0x63);
+          m.xorCopy(source, target, start, key32);
+          expect(Buffer.from(source).equals(data)).toBe(true);
+          expect([length, shift, start, target.subarray(start, start + length).equals(expected)]).toEqual([length, shift, start, true]);
+          expect(target.subarray(0, start).every((b) => b === 0x63)).toBe(true);
+          expect(target.subarray(start + length).every((b) => b === 0x63)).toBe(true);
+        }
+      }
+    }
   });
 
   test('a huge payload goes through in chunks: the module memory never grows', () => {
