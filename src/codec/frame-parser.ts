@@ -185,6 +185,8 @@ export class FrameParser {
       this.pos += size;
       return true;
     }
+    // The chunk ended on a frame boundary (the usual case): no field is cut, so no scratch buffer is made.
+    if (available === 0) return false;
     const n = Math.min(size - this.scratchFill, available);
     const scratch = (this.scratch ??= Buffer.alloc(8));
     this.chunk.copy(scratch, this.scratchFill, this.pos, this.pos + n);

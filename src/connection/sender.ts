@@ -20,6 +20,9 @@ let slabTail: Sender | null = null;
 // The opcode of a queue entry whose payload is a whole frame, already encoded (a hub's shared frame).
 const PREFRAMED = -1;
 
+// The queue of every sender until a frame has to wait: shared, only ever read (never pushed to).
+const NOTHING_QUEUED: QueuedFrame[] = [];
+
 // What a send after the connection closed calls back with, when no more specific error is known.
 const CONNECTION_CLOSED = new Error('The connection is closed');
 
@@ -60,8 +63,9 @@ export class Sender {
   private runLimit = 0;
   // The callbacks of the run's frames, called in order once the socket has taken the run.
   private runCallbacks: SendCallback | SendCallback[] | null = null;
-  // Frames waiting for an earlier compression job to finish, and their payload bytes.
-  private readonly queue: QueuedFrame[] = [];
+  // Frames waiting for an earlier compression job to finish (the shared empty queue until the first one),
+  // and their payload bytes.
+  private queue: QueuedFrame[] = NOTHING_QUEUED;
   private queuedBytes = 0;
   private compressing = false;
   private failed: Error | null = null;
@@ -124,6 +128,7 @@ export class Sender {
     }
     const frame: QueuedFrame = { opcode, payload, fin, compress: deflating, firstFragment, callback };
     if (this.compressing) {
+      if (this.queue === NOTHING_QUEUED) this.queue = [];
       this.queue.push(frame);
       this.queuedBytes += payload.length;
       return;
@@ -144,6 +149,7 @@ export class Sender {
       this.socket.write(frame);
       return;
     }
+    if (this.queue === NOTHING_QUEUED) this.queue = [];
     this.queue.push({ opcode: PREFRAMED, payload: frame, fin: true, compress: false, firstFragment: false, callback: undefined });
     this.queuedBytes += frame.length;
   }
