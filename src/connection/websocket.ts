@@ -105,6 +105,9 @@ interface Waiter<T> {
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
+// WebSocket.bufferLimit when no maxBufferedAmount is set.
+const NO_BUFFER_LIMIT = -1;
+
 // The payload of the heartbeat's pings (never written to: the sender only reads payloads).
 const EMPTY_PAYLOAD = Buffer.alloc(0);
 
@@ -186,12 +189,14 @@ class Cold {
 
 // Bits of WebSocket.flags.
 const enum Flag {
-  InboxEnded = 1,
-  ReadableWants = 2,
-  CloseSent = 4,
-  CloseReceived = 8,
-  ChannelBusy = 16,
-  DrainListening = 32,
+  StateBits = 3,
+  InboxEnded = 4,
+  ReadableWants = 8,
+  CloseSent = 16,
+  CloseReceived = 32,
+  ChannelBusy = 64,
+  DrainListening = 128,
+  IsServer = 256,
 }
 
 // The connection a socket belongs to. Socket listeners are shared functions that look it up here,
@@ -257,22 +262,21 @@ export class WebSocket extends EventEmitter implements HeartbeatHost {
   readonly protocol: string;
   /** The extensions agreed in the handshake (the Sec-WebSocket-Extensions value), or ''. */
   readonly extensions: string;
-  /** True on the server side of the connection. */
-  readonly isServer: boolean;
 
   private readonly socket: Duplex;
   private readonly parser: FrameParser;
   private readonly receiver: Receiver;
   private readonly sender: Sender;
   private readonly deflate: PerMessageDeflate | null;
-  private readonly maxBufferedAmount: number;
+  // maxBufferedAmount, or NO_BUFFER_LIMIT: a small integer, where Infinity would be a heap number per connection.
+  private readonly bufferLimit: number;
   private readonly heartbeat: Heartbeat | null;
 
   // Messages received and not yet read (the shared empty inbox until the first one is queued).
   private inbox: Message[] = NO_MESSAGES;
-  private state = State.Open;
-  // The booleans below (inboxEnded, closeSent…), one bit each: an idle connection is mostly these fields.
-  private flags = 0;
+  // The state (two low bits) and the booleans (Flag: inboxEnded, closeSent…) in one field: an idle connection
+  // is mostly its fields.
+  private flags = State.Open;
   // Parked readers in arrival order: the first in a field (the common case is one reader), the rest in `cold`.
   private reader: ParkedReader | null = null;
   // What only a closing, failing, streaming or queueing connection needs, made on first use (see Cold).
@@ -407,6 +411,18 @@ export class WebSocket extends EventEmitter implements HeartbeatHost {
     if (this.cold !== null || value !== null) this.more.onPongFlushed = value;
   }
 
+  /** True on the server side of the connection. */
+  get isServer(): boolean {
+    return (this.flags & Flag.IsServer) !== 0;
+  }
+
+  private get state(): State {
+    return (this.flags & Flag.StateBits) as State;
+  }
+  private set state(value: State) {
+    this.flags = (this.flags & ~Flag.StateBits) | value;
+  }
+
   // The booleans kept in `flags`.
 
   private get inboxEnded(): boolean {
@@ -454,12 +470,12 @@ export class WebSocket extends EventEmitter implements HeartbeatHost {
   constructor(socket: Duplex, head: Buffer, options: WebSocketOptions) {
     super();
     this.socket = socket;
-    this.isServer = options.isServer;
+    if (options.isServer) this.flags |= Flag.IsServer;
     this.protocol = options.protocol ?? '';
     this.extensions = options.extensions ?? '';
     this.deflate = options.deflate ?? null;
     if (options.closeTimeout !== undefined && options.closeTimeout !== DEFAULT_CLOSE_TIMEOUT) this.closeTimeout = options.closeTimeout;
-    this.maxBufferedAmount = options.maxBufferedAmount ?? Infinity;
+    this.bufferLimit = options.maxBufferedAmount ?? NO_BUFFER_LIMIT;
     const maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
 
     this.sender = new Sender(socket, !this.isServer, this.deflate, this);
@@ -468,7 +484,7 @@ export class WebSocket extends EventEmitter implements HeartbeatHost {
     // a Transform per connection (measured: ~10% of handshake CPU and a third of idle heap).
     this.parser = new FrameParser(
       { requireMask: this.isServer, maxPayload, allowRsv1: this.deflate !== null },
-      this.receiver.onFrame,
+      this.receiver,
       this.receiver,
     );
 
@@ -659,8 +675,8 @@ export class WebSocket extends EventEmitter implements HeartbeatHost {
         if (this.state === State.Open) this.sendPrepared(prepared, compress);
       });
     }
-    if (this.sender.bufferedAmount > this.maxBufferedAmount) {
-      this.fail(new WebSocketError(CloseCode.PolicyViolation, `The peer reads too slowly: over ${this.maxBufferedAmount} bytes buffered`));
+    if (this.overBufferLimit()) {
+      this.fail(new WebSocketError(CloseCode.PolicyViolation, `The peer reads too slowly: over ${this.bufferLimit} bytes buffered`));
     }
     return DELIVER_QUEUED;
   }
@@ -1065,12 +1081,16 @@ export class WebSocket extends EventEmitter implements HeartbeatHost {
     return this.deflate !== null && options?.compress !== false && length >= this.deflate.threshold;
   }
 
+  private overBufferLimit(): boolean {
+    return this.bufferLimit !== NO_BUFFER_LIMIT && this.sender.bufferedAmount > this.bufferLimit;
+  }
+
   // The pace of writeMessage() (see there): resolves now when the message was taken while fewer than
   // WRITE_HIGH_WATER_MARK bytes were waiting (`before`: bufferedAmount before it), or when the socket has room
   // anyway; else at 'drain'. Enforces maxBufferedAmount.
   private afterSend(before: number): Promise<void> {
-    if (this.sender.bufferedAmount > this.maxBufferedAmount) {
-      this.fail(new WebSocketError(CloseCode.PolicyViolation, `The peer reads too slowly: over ${this.maxBufferedAmount} bytes buffered`));
+    if (this.overBufferLimit()) {
+      this.fail(new WebSocketError(CloseCode.PolicyViolation, `The peer reads too slowly: over ${this.bufferLimit} bytes buffered`));
       return Promise.reject(this.notOpenError() ?? new CloseError(CloseCode.Abnormal, '', false));
     }
     if (before < WRITE_HIGH_WATER_MARK || !this.sender.needsDrain) return RESOLVED;
