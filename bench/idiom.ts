@@ -6,6 +6,9 @@
  *
  *   node dist/bench/idiom.js [--sizes 64,1024,65536] [--batch 8] [--reps 7] [--ms 300]
  *   node --cpu-prof dist/bench/idiom.js --only await --sizes 64     (one idiom alone, e.g. to profile it)
+ *   node dist/bench/idiom.js --sizes 1048576 --batch 1 --conns 100 --chunk 65536   (large messages over many
+ *                                      connections, each read a socket-sized chunk: what each idiom keeps alive
+ *                                      between messages then weighs on the allocator and the GC)
  *
  * Idioms: `events` (`ws.on('message', (d, t) => ws.writeMessage(d, t))`), `await` (the README's
  * `for await (const m of ws) await ws.writeMessage(m.data, m.type)`), `readMessage` (a
@@ -71,15 +74,28 @@ function turn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** ns per message of one idiom: batches of `batch` frames of `size` bytes for at least `ms`. */
-async function measure(idiom: Idiom | 'none', size: number, batch: number, ms: number): Promise<number> {
+/**
+ * ns per message of one idiom: batches of `batch` frames of `size` bytes for at least `ms`, to each of `conns`
+ * connections in turn, pushed `chunk` bytes at a time (0: the whole batch in one push).
+ */
+async function measure(idiom: Idiom | 'none', size: number, batch: number, ms: number, conns = 1, chunk = 0): Promise<number> {
   const payload = Buffer.alloc(size, 0x61);
   const frames = Buffer.concat(Array.from({ length: batch }, () => Buffer.concat(serializeFrame(0x82, payload, true))));
-  const socket = new MemorySocket();
-  const ws = idiom === 'none' ? null : new WebSocket(socket, Buffer.alloc(0), { isServer: true });
-  if (ws !== null) attach(ws, idiom as Idiom);
-  else socket.on('data', noop);
-  const expected = ws === null ? 0 : batch * (size + (size < 126 ? 2 : size < 65536 ? 4 : 10));
+  const step = chunk > 0 ? chunk : frames.length;
+  const sockets: MemorySocket[] = [];
+  const connections: WebSocket[] = [];
+  for (let i = 0; i < conns; i++) {
+    const socket = new MemorySocket();
+    sockets.push(socket);
+    if (idiom === 'none') {
+      socket.on('data', noop);
+      continue;
+    }
+    const ws = new WebSocket(socket, Buffer.alloc(0), { isServer: true });
+    attach(ws, idiom);
+    connections.push(ws);
+  }
+  const expected = idiom === 'none' ? 0 : batch * (size + (size < 126 ? 2 : size < 65536 ? 4 : 10));
   // Warm-up, then timed batches; the parser unmasks in place, so every batch is a fresh copy.
   // CPU time (user + system) of this process, not wall time: on a shared machine the process is
   // preempted at random, which wall time would count.
@@ -92,8 +108,13 @@ async function measure(idiom: Idiom | 'none', size: number, batch: number, ms: n
       start = process.cpuUsage();
     }
     while (process.hrtime.bigint() < until) {
+      const socket = sockets[batches % conns];
       const before = socket.written;
-      socket.push(Buffer.from(frames));
+      const copy = Buffer.from(frames);
+      for (let at = 0; at < copy.length; at += step) {
+        socket.push(copy.subarray(at, Math.min(at + step, copy.length)));
+        if (step < copy.length) await turn();
+      }
       await turn();
       if (socket.written - before !== expected) throw new Error(`${idiom}: ${socket.written - before} bytes echoed, expected ${expected}`);
       batches++;
@@ -101,8 +122,8 @@ async function measure(idiom: Idiom | 'none', size: number, batch: number, ms: n
   }
   const used = process.cpuUsage(start);
   const ns = (used.user + used.system) * 1000;
-  ws?.terminate();
-  socket.destroy();
+  for (const ws of connections) ws.terminate();
+  for (const socket of sockets) socket.destroy();
   return ns / (batches * batch);
 }
 
@@ -158,7 +179,10 @@ async function main(): Promise<void> {
   const batch = Number(args.get('batch') ?? 8);
   const reps = Number(args.get('reps') ?? 7);
   const ms = Number(args.get('ms') ?? 300);
-  console.log(`node ${process.version}; batch ${batch} frames per read; ${reps} reps × ${ms} ms; CPU ns per message (median), the event-loop turn per batch (none) included`);
+  const conns = Number(args.get('conns') ?? 1);
+  const chunk = Number(args.get('chunk') ?? 0);
+  const reads = chunk > 0 ? `${chunk} B per read` : `${batch} frames per read`;
+  console.log(`node ${process.version}; batch ${batch} frames, ${reads}, ${conns} conn(s); ${reps} reps × ${ms} ms; CPU ns per message (median), the event-loop turn per batch (none) included`);
   for (const size of sizes) {
     const results = new Map<Idiom | 'none', number[]>();
     const ratios = new Map<Idiom, number[]>();
@@ -167,7 +191,7 @@ async function main(): Promise<void> {
     for (let rep = 0; rep < reps; rep++) {
       const order = [...kinds.slice(rep % kinds.length), ...kinds.slice(0, rep % kinds.length)];
       const got = new Map<Idiom | 'none', number>();
-      for (const k of order) got.set(k, await measure(k, size, batch, ms));
+      for (const k of order) got.set(k, await measure(k, size, batch, ms, conns, chunk));
       for (const [k, v] of got) results.set(k, [...(results.get(k) ?? []), v]);
       if (only === undefined) for (const i of IDIOMS) ratios.set(i, [...(ratios.get(i) ?? []), (got.get(i) as number) / (got.get('events') as number)]);
     }

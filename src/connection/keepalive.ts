@@ -4,29 +4,36 @@ export interface KeepAliveOptions {
   timeout: number;
 }
 
+/** What a {@link Heartbeat} asks of its connection. */
+export interface HeartbeatHost {
+  /** Send a ping now. */
+  sendHeartbeatPing(): void;
+  /** No pong came in time: the peer is gone. */
+  heartbeatExpired(): void;
+}
+
 /**
  * Finds dead peers: a peer that vanished without a FIN (a pulled cable, a crashed NAT) never makes
- * the socket fail on its own, so we ping it and give up when no pong comes back in time.
+ * the socket fail on its own, so we ping it and give up when no pong comes back in time. The timers call
+ * shared functions with the heartbeat as their argument: no closure per connection.
  */
 export class Heartbeat {
   private readonly options: KeepAliveOptions;
-  private readonly sendPing: () => void;
-  private readonly onDead: () => void;
+  private readonly host: HeartbeatHost;
   private intervalTimer: NodeJS.Timeout | null = null;
   private deadlineTimer: NodeJS.Timeout | null = null;
 
-  constructor(options: KeepAliveOptions, sendPing: () => void, onDead: () => void) {
+  constructor(options: KeepAliveOptions, host: HeartbeatHost) {
     if (!(options.interval > 0) || !(options.timeout > 0)) {
       throw new RangeError('keepAlive interval and timeout must be positive numbers of milliseconds');
     }
     this.options = options;
-    this.sendPing = sendPing;
-    this.onDead = onDead;
+    this.host = host;
   }
 
   start(): void {
     if (this.intervalTimer !== null) return;
-    this.intervalTimer = setInterval(this.beat, this.options.interval);
+    this.intervalTimer = setInterval(beat, this.options.interval, this);
     this.intervalTimer.unref();
   }
 
@@ -44,17 +51,27 @@ export class Heartbeat {
     this.alive();
   }
 
-  private readonly beat = (): void => {
+  /** @internal The interval fired. */
+  beat(): void {
     // A ping is already waiting for its answer: its deadline decides.
     if (this.deadlineTimer !== null) return;
-    this.deadlineTimer = setTimeout(this.expire, this.options.timeout);
+    this.deadlineTimer = setTimeout(expire, this.options.timeout, this);
     this.deadlineTimer.unref();
-    this.sendPing();
-  };
+    this.host.sendHeartbeatPing();
+  }
 
-  private readonly expire = (): void => {
+  /** @internal The deadline passed without an answer. */
+  expire(): void {
     this.deadlineTimer = null;
     this.stop();
-    this.onDead();
-  };
+    this.host.heartbeatExpired();
+  }
+}
+
+function beat(heartbeat: Heartbeat): void {
+  heartbeat.beat();
+}
+
+function expire(heartbeat: Heartbeat): void {
+  heartbeat.expire();
 }

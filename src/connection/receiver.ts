@@ -1,7 +1,7 @@
 import { ByteAccumulator } from '../codec/byte-accumulator';
 import { parseClosePayload } from '../codec/close-payload';
 import { Frame, Opcode } from '../codec/frame';
-import type { PayloadObserver } from '../codec/frame-parser';
+import type { FrameSink, PayloadObserver } from '../codec/frame-parser';
 import { Utf8Validator, isValidUtf8 } from '../codec/utf8';
 import { CloseCode, WebSocketError } from '../errors';
 import type { PerMessageDeflate } from '../extensions/permessage-deflate';
@@ -39,6 +39,16 @@ export interface ReceiverOptions {
   deflate: PerMessageDeflate | null;
 }
 
+// Bits of Receiver.bits.
+const enum Bit {
+  InMessage = 1,
+  Compressed = 2,
+  Prevalidated = 4,
+  Blocked = 8,
+  Inflating = 16,
+  Done = 32,
+}
+
 /**
  * Turns frames into messages (RFC 6455 §5.4–§5.6): enforces the fragmentation rules, validates text
  * as UTF-8 fragment by fragment, enforces `maxPayload` on whole messages, inflates compressed ones in
@@ -47,26 +57,60 @@ export interface ReceiverOptions {
  * cause clears and `sink.resume()` is called. It is also the parser's PayloadObserver: a text frame that
  * spans reads is validated piece by piece as it arrives, so an invalid byte fails in the read that brings it.
  */
-export class Receiver implements PayloadObserver {
+export class Receiver implements PayloadObserver, FrameSink {
   private readonly sink: ReceiverSink;
   private readonly maxPayload: number;
   private readonly deflate: PerMessageDeflate | null;
 
-  private inMessage = false;
   private type: MessageType = 'binary';
-  private compressed = false;
   private received = 0;
+  // inMessage, compressed, prevalidated, blocked, inflating, done: one bit each (see Bit), one field in every connection.
+  private bits = 0;
   // Made on first use: whole single-frame messages, the common case, need neither.
   private fragmentsStore: ByteAccumulator | null = null;
   private utf8Store: Utf8Validator | null = null;
   private stream: MessageStreamTarget | null = null;
-  // The frame being completed was already validated piece by piece (see observe()).
-  private prevalidated = false;
 
-  // Reasons the parser is paused; it resumes once none is left.
-  private blocked = false;
-  private inflating = false;
-  private done = false;
+  // A fragmented message is in progress.
+  private get inMessage(): boolean {
+    return (this.bits & Bit.InMessage) !== 0;
+  }
+  private set inMessage(value: boolean) {
+    this.bits = value ? this.bits | Bit.InMessage : this.bits & ~Bit.InMessage;
+  }
+  // The message in progress is compressed.
+  private get compressed(): boolean {
+    return (this.bits & Bit.Compressed) !== 0;
+  }
+  private set compressed(value: boolean) {
+    this.bits = value ? this.bits | Bit.Compressed : this.bits & ~Bit.Compressed;
+  }
+  // The frame being completed was already validated piece by piece (see observe()).
+  private get prevalidated(): boolean {
+    return (this.bits & Bit.Prevalidated) !== 0;
+  }
+  private set prevalidated(value: boolean) {
+    this.bits = value ? this.bits | Bit.Prevalidated : this.bits & ~Bit.Prevalidated;
+  }
+  // Reasons the parser is paused (blocked, inflating, done); it resumes once none is left.
+  private get blocked(): boolean {
+    return (this.bits & Bit.Blocked) !== 0;
+  }
+  private set blocked(value: boolean) {
+    this.bits = value ? this.bits | Bit.Blocked : this.bits & ~Bit.Blocked;
+  }
+  private get inflating(): boolean {
+    return (this.bits & Bit.Inflating) !== 0;
+  }
+  private set inflating(value: boolean) {
+    this.bits = value ? this.bits | Bit.Inflating : this.bits & ~Bit.Inflating;
+  }
+  private get done(): boolean {
+    return (this.bits & Bit.Done) !== 0;
+  }
+  private set done(value: boolean) {
+    this.bits = value ? this.bits | Bit.Done : this.bits & ~Bit.Done;
+  }
 
   constructor(options: ReceiverOptions, sink: ReceiverSink) {
     this.maxPayload = options.maxPayload;
@@ -118,8 +162,8 @@ export class Receiver implements PayloadObserver {
     if (!this.utf8.write(data)) throw new WebSocketError(CloseCode.InvalidPayload, 'Text message is not valid UTF-8');
   }
 
-  /** The FrameParser handler. */
-  readonly onFrame = (frame: Frame): boolean => {
+  /** The FrameParser's handler (the receiver is its FrameSink: a method, not a closure per connection). */
+  onFrame(frame: Frame): boolean {
     if (this.done) return false;
     switch (frame.opcode) {
       case Opcode.Text:
@@ -142,7 +186,7 @@ export class Receiver implements PayloadObserver {
         // The parser rejects reserved opcodes before they get here.
         return this.fail(CloseCode.ProtocolError, `Unexpected opcode ${frame.opcode}`);
     }
-  };
+  }
 
   private startMessage(frame: Frame): void {
     this.inMessage = true;

@@ -20,6 +20,9 @@ let slabTail: Sender | null = null;
 // The opcode of a queue entry whose payload is a whole frame, already encoded (a hub's shared frame).
 const PREFRAMED = -1;
 
+// The queue of every sender until a frame has to wait: shared, only ever read (never pushed to).
+const NOTHING_QUEUED: QueuedFrame[] = [];
+
 // What a send after the connection closed calls back with, when no more specific error is known.
 const CONNECTION_CLOSED = new Error('The connection is closed');
 
@@ -35,6 +38,16 @@ interface QueuedFrame {
   callback: SendCallback | undefined;
 }
 
+// Bits of Sender.bits.
+const enum Bit {
+  Mask = 1,
+  Corked = 2,
+  Backlogged = 4,
+  Scheduled = 8,
+  Compressing = 16,
+  Ending = 32,
+}
+
 /**
  * Writes frames to the socket in order. The small frames of a tick are copied one after the other into a
  * run, a region of a shared slab, that is handed to the socket as one buffer at the end of the tick (or
@@ -44,13 +57,9 @@ interface QueuedFrame {
  */
 export class Sender {
   private readonly socket: Duplex;
-  private readonly mask: boolean;
   private readonly deflate: PerMessageDeflate | null;
-  private corked = false;
-  // The socket had bytes waiting when it was corked: what is written this tick will wait too.
-  private backlogged = false;
-  // A flush of this tick's writes is scheduled.
-  private scheduled = false;
+  // mask, corked, backlogged, scheduled, compressing, ending: one bit each (see Bit), one field per connection.
+  private bits = 0;
   // The run: bytes of small frames not yet handed to the socket, at run[runStart .. runEnd).
   private run: Buffer | null = null;
   private runStart = 0;
@@ -60,17 +69,52 @@ export class Sender {
   private runLimit = 0;
   // The callbacks of the run's frames, called in order once the socket has taken the run.
   private runCallbacks: SendCallback | SendCallback[] | null = null;
-  // Frames waiting for an earlier compression job to finish, and their payload bytes.
-  private readonly queue: QueuedFrame[] = [];
+  // Frames waiting for an earlier compression job to finish (the shared empty queue until the first one),
+  // and their payload bytes.
+  private queue: QueuedFrame[] = NOTHING_QUEUED;
   private queuedBytes = 0;
-  private compressing = false;
   private failed: Error | null = null;
-  private ending = false;
   private readonly host: SenderHost;
+
+  private get mask(): boolean {
+    return (this.bits & Bit.Mask) !== 0;
+  }
+  private get corked(): boolean {
+    return (this.bits & Bit.Corked) !== 0;
+  }
+  private set corked(value: boolean) {
+    this.bits = value ? this.bits | Bit.Corked : this.bits & ~Bit.Corked;
+  }
+  // The socket had bytes waiting when it was corked: what is written this tick will wait too.
+  private get backlogged(): boolean {
+    return (this.bits & Bit.Backlogged) !== 0;
+  }
+  private set backlogged(value: boolean) {
+    this.bits = value ? this.bits | Bit.Backlogged : this.bits & ~Bit.Backlogged;
+  }
+  // A flush of this tick's writes is scheduled.
+  private get scheduled(): boolean {
+    return (this.bits & Bit.Scheduled) !== 0;
+  }
+  private set scheduled(value: boolean) {
+    this.bits = value ? this.bits | Bit.Scheduled : this.bits & ~Bit.Scheduled;
+  }
+  private get compressing(): boolean {
+    return (this.bits & Bit.Compressing) !== 0;
+  }
+  private set compressing(value: boolean) {
+    this.bits = value ? this.bits | Bit.Compressing : this.bits & ~Bit.Compressing;
+  }
+  private get ending(): boolean {
+    return (this.bits & Bit.Ending) !== 0;
+  }
+  private set ending(value: boolean) {
+    this.bits = value ? this.bits | Bit.Ending : this.bits & ~Bit.Ending;
+  }
 
   constructor(socket: Duplex, mask: boolean, deflate: PerMessageDeflate | null, host: SenderHost) {
     this.socket = socket;
-    this.mask = mask;
+    if (mask) this.bits |= Bit.Mask;
     this.deflate = deflate;
     this.host = host;
   }
@@ -124,6 +168,7 @@ export class Sender {
     }
     const frame: QueuedFrame = { opcode, payload, fin, compress: deflating, firstFragment, callback };
     if (this.compressing) {
+      if (this.queue === NOTHING_QUEUED) this.queue = [];
       this.queue.push(frame);
       this.queuedBytes += payload.length;
       return;
@@ -144,6 +189,7 @@ export class Sender {
       this.socket.write(frame);
       return;
     }
+    if (this.queue === NOTHING_QUEUED) this.queue = [];
     this.queue.push({ opcode: PREFRAMED, payload: frame, fin: true, compress: false, firstFragment: false, callback: undefined });
     this.queuedBytes += frame.length;
   }

@@ -9,7 +9,7 @@ import { toBuffer } from '../codec/buffers';
 import { CloseCode, CloseError, WebSocketError } from '../errors';
 import { PreparedMessage } from './prepared-message';
 import type { PerMessageDeflate } from '../extensions/permessage-deflate';
-import { Heartbeat, KeepAliveOptions } from './keepalive';
+import { Heartbeat, HeartbeatHost, KeepAliveOptions } from './keepalive';
 import { MessageReader, MessageWriter, MessageWriterHost } from './message-streams';
 import { MessageStreamTarget, MessageType, Receiver } from './receiver';
 import { Sender } from './sender';
@@ -66,6 +66,12 @@ export const DELIVER_OVER_LIMIT = 2;
 /** The default close timeout, in milliseconds. */
 export const DEFAULT_CLOSE_TIMEOUT = 5000;
 
+// writeMessage() resolves at once while fewer bytes than this wait to be sent (see afterSend). Above Node's
+// 16 KiB socket high-water mark so that a loop that awaits each write batches a tick's messages into one
+// writev, as the event idiom does, instead of waiting for a 'drain' per 64 KiB message; small enough that
+// a connection whose peer stops reading holds a bounded amount (ws and the event idiom hold everything).
+const WRITE_HIGH_WATER_MARK = 256 * 1024;
+
 // Whole messages waiting to be read before the socket is paused.
 const INBOX_HIGH_WATER_MARK = 16;
 
@@ -98,6 +104,12 @@ interface Waiter<T> {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
+
+// WebSocket.bufferLimit when no maxBufferedAmount is set.
+const NO_BUFFER_LIMIT = -1;
+
+// The payload of the heartbeat's pings (never written to: the sender only reads payloads).
+const EMPTY_PAYLOAD = Buffer.alloc(0);
 
 // The inbox of every connection until its first queued message: shared, only ever read (an array per
 // idle connection is memory for nothing). handleMessage swaps in an array of its own before pushing.
@@ -147,6 +159,44 @@ function finishReader(reader: ParkedReader): void {
   if (reader.owner !== null) reader.owner.finished = true;
   reader.resolve = null;
   resolve({ value: undefined, done: true });
+}
+
+/**
+ * The state of a connection that an idle one does not need: made on first use (a close, a failure, a stream,
+ * a queue of waiting callers, a non-default setting), so a parked connection carries one null field instead.
+ */
+class Cold {
+  readableStream: Readable | null = null;
+  writableStream: Writable | null = null;
+  failure: WebSocketError | null = null;
+  // A protocol error waiting for the messages received before it to be read (see deferFailure).
+  deferred: DeferredFailure | null = null;
+  closeTimer: NodeJS.Timeout | null = null;
+  closeInfo: CloseInfo | null = null;
+  closeTimeout = DEFAULT_CLOSE_TIMEOUT;
+  peerCode: number = CloseCode.Abnormal;
+  peerReason = '';
+  closeWaiters: Array<(info: CloseInfo) => void> | null = null;
+  moreReaders: ParkedReader[] | null = null;
+  readerWaiters: Array<Waiter<{ type: MessageType; stream: Readable }>> | null = null;
+  drainWaiters: Array<Waiter<void>> | null = null;
+  // Outgoing messages take turns: a streaming writer holds the turn (channelBusy) until it ends.
+  channelQueue: Array<() => void> | null = null;
+  pingHandler: ((payload: Buffer) => void) | null = null;
+  pendingPongs = 0;
+  onPongFlushed: (() => void) | null = null;
+}
+
+// Bits of WebSocket.flags.
+const enum Flag {
+  StateBits = 3,
+  InboxEnded = 4,
+  ReadableWants = 8,
+  CloseSent = 16,
+  CloseReceived = 32,
+  ChannelBusy = 64,
+  DrainListening = 128,
+  IsServer = 256,
 }
 
 // The connection a socket belongs to. Socket listeners are shared functions that look it up here,
@@ -207,68 +257,225 @@ export interface WebSocket {
  * `readable`/`readMessage()`, without backpressure; 'ping' (payload), 'pong' (payload), 'close'
  * ({@link CloseInfo}), 'error' (only emitted when someone listens: an error never crashes the process).
  */
-export class WebSocket extends EventEmitter {
+export class WebSocket extends EventEmitter implements HeartbeatHost {
   /** The subprotocol agreed in the handshake, or ''. */
   readonly protocol: string;
   /** The extensions agreed in the handshake (the Sec-WebSocket-Extensions value), or ''. */
   readonly extensions: string;
-  /** True on the server side of the connection. */
-  readonly isServer: boolean;
 
   private readonly socket: Duplex;
   private readonly parser: FrameParser;
   private readonly receiver: Receiver;
   private readonly sender: Sender;
   private readonly deflate: PerMessageDeflate | null;
-  private readonly closeTimeout: number;
-  private readonly maxBufferedAmount: number;
+  // maxBufferedAmount, or NO_BUFFER_LIMIT: a small integer, where Infinity would be a heap number per connection.
+  private readonly bufferLimit: number;
   private readonly heartbeat: Heartbeat | null;
 
-  // Messages received and not yet read; the streams below are made on first use, so an idle
-  // connection or one read with readMessage() never pays for them.
+  // Messages received and not yet read (the shared empty inbox until the first one is queued).
   private inbox: Message[] = NO_MESSAGES;
-  private inboxEnded = false;
-  private readableStream: Readable | null = null;
-  private readableWants = false;
-  private writableStream: Writable | null = null;
-  private state = State.Open;
-  private closeSent = false;
-  private closeReceived = false;
-  private peerCode: number = CloseCode.Abnormal;
-  private peerReason = '';
-  private failure: WebSocketError | null = null;
-  // One field, made only on a protocol error: every idle connection carries it.
-  private deferred: DeferredFailure | null = null;
-  private closeTimer: NodeJS.Timeout | null = null;
-  private closeInfo: CloseInfo | null = null;
-  // Queues of waiting callers, made on first use: an idle connection holds none of them.
-  private closeWaiters: Array<(info: CloseInfo) => void> | null = null;
-  // Parked readers in arrival order: the first in a field (the common case is one reader), the rest after it.
+  // The state (two low bits) and the booleans (Flag: inboxEnded, closeSent…) in one field: an idle connection
+  // is mostly its fields.
+  private flags = State.Open;
+  // Parked readers in arrival order: the first in a field (the common case is one reader), the rest in `cold`.
   private reader: ParkedReader | null = null;
-  private moreReaders: ParkedReader[] | null = null;
-  private readerWaiters: Array<Waiter<{ type: MessageType; stream: Readable }>> | null = null;
-  private drainWaiters: Array<Waiter<void>> | null = null;
-  // Outgoing messages take turns: a streaming writer holds the turn until it ends.
-  private channelBusy = false;
-  private channelQueue: Array<() => void> | null = null;
-  private pingHandler: ((payload: Buffer) => void) | null = null;
-  private pendingPongs = 0;
-  private onPongFlushed: (() => void) | null = null;
-  private drainListening = false;
+  // What only a closing, failing, streaming or queueing connection needs, made on first use (see Cold).
+  private cold: Cold | null = null;
   /** @internal Links of the server's list of open connections (see open-connections.ts for why not a Set). */
   listPrev: WebSocket | null = null;
   /** @internal */
   listNext: WebSocket | null = null;
 
+  // The fields kept in Cold, read and written as if they were the connection's own; writing a default value
+  // while there is no Cold makes none.
+  private get more(): Cold {
+    return (this.cold ??= new Cold());
+  }
+
+  private get readableStream(): Readable | null {
+    return this.cold !== null ? this.cold.readableStream : null;
+  }
+  private set readableStream(value: Readable | null) {
+    if (this.cold !== null || value !== null) this.more.readableStream = value;
+  }
+
+  private get writableStream(): Writable | null {
+    return this.cold !== null ? this.cold.writableStream : null;
+  }
+  private set writableStream(value: Writable | null) {
+    if (this.cold !== null || value !== null) this.more.writableStream = value;
+  }
+
+  private get failure(): WebSocketError | null {
+    return this.cold !== null ? this.cold.failure : null;
+  }
+  private set failure(value: WebSocketError | null) {
+    if (this.cold !== null || value !== null) this.more.failure = value;
+  }
+
+  private get deferred(): DeferredFailure | null {
+    return this.cold !== null ? this.cold.deferred : null;
+  }
+  private set deferred(value: DeferredFailure | null) {
+    if (this.cold !== null || value !== null) this.more.deferred = value;
+  }
+
+  private get closeTimer(): NodeJS.Timeout | null {
+    return this.cold !== null ? this.cold.closeTimer : null;
+  }
+  private set closeTimer(value: NodeJS.Timeout | null) {
+    if (this.cold !== null || value !== null) this.more.closeTimer = value;
+  }
+
+  private get closeInfo(): CloseInfo | null {
+    return this.cold !== null ? this.cold.closeInfo : null;
+  }
+  private set closeInfo(value: CloseInfo | null) {
+    if (this.cold !== null || value !== null) this.more.closeInfo = value;
+  }
+
+  private get closeTimeout(): number {
+    return this.cold !== null ? this.cold.closeTimeout : DEFAULT_CLOSE_TIMEOUT;
+  }
+  private set closeTimeout(value: number) {
+    if (this.cold !== null || value !== DEFAULT_CLOSE_TIMEOUT) this.more.closeTimeout = value;
+  }
+
+  private get peerCode(): number {
+    return this.cold !== null ? this.cold.peerCode : CloseCode.Abnormal;
+  }
+  private set peerCode(value: number) {
+    if (this.cold !== null || value !== CloseCode.Abnormal) this.more.peerCode = value;
+  }
+
+  private get peerReason(): string {
+    return this.cold !== null ? this.cold.peerReason : '';
+  }
+  private set peerReason(value: string) {
+    if (this.cold !== null || value !== '') this.more.peerReason = value;
+  }
+
+  private get closeWaiters(): Array<(info: CloseInfo) => void> | null {
+    return this.cold !== null ? this.cold.closeWaiters : null;
+  }
+  private set closeWaiters(value: Array<(info: CloseInfo) => void> | null) {
+    if (this.cold !== null || value !== null) this.more.closeWaiters = value;
+  }
+
+  private get moreReaders(): ParkedReader[] | null {
+    return this.cold !== null ? this.cold.moreReaders : null;
+  }
+  private set moreReaders(value: ParkedReader[] | null) {
+    if (this.cold !== null || value !== null) this.more.moreReaders = value;
+  }
+
+  private get readerWaiters(): Array<Waiter<{ type: MessageType; stream: Readable }>> | null {
+    return this.cold !== null ? this.cold.readerWaiters : null;
+  }
+  private set readerWaiters(value: Array<Waiter<{ type: MessageType; stream: Readable }>> | null) {
+    if (this.cold !== null || value !== null) this.more.readerWaiters = value;
+  }
+
+  private get drainWaiters(): Array<Waiter<void>> | null {
+    return this.cold !== null ? this.cold.drainWaiters : null;
+  }
+  private set drainWaiters(value: Array<Waiter<void>> | null) {
+    if (this.cold !== null || value !== null) this.more.drainWaiters = value;
+  }
+
+  private get channelQueue(): Array<() => void> | null {
+    return this.cold !== null ? this.cold.channelQueue : null;
+  }
+  private set channelQueue(value: Array<() => void> | null) {
+    if (this.cold !== null || value !== null) this.more.channelQueue = value;
+  }
+
+  private get pingHandler(): ((payload: Buffer) => void) | null {
+    return this.cold !== null ? this.cold.pingHandler : null;
+  }
+  private set pingHandler(value: ((payload: Buffer) => void) | null) {
+    if (this.cold !== null || value !== null) this.more.pingHandler = value;
+  }
+
+  private get pendingPongs(): number {
+    return this.cold !== null ? this.cold.pendingPongs : 0;
+  }
+  private set pendingPongs(value: number) {
+    if (this.cold !== null || value !== 0) this.more.pendingPongs = value;
+  }
+
+  private get onPongFlushed(): (() => void) | null {
+    return this.cold !== null ? this.cold.onPongFlushed : null;
+  }
+  private set onPongFlushed(value: (() => void) | null) {
+    if (this.cold !== null || value !== null) this.more.onPongFlushed = value;
+  }
+
+  /** True on the server side of the connection. */
+  get isServer(): boolean {
+    return (this.flags & Flag.IsServer) !== 0;
+  }
+
+  private get state(): State {
+    return (this.flags & Flag.StateBits) as State;
+  }
+  private set state(value: State) {
+    this.flags = (this.flags & ~Flag.StateBits) | value;
+  }
+
+  // The booleans kept in `flags`.
+
+  private get inboxEnded(): boolean {
+    return (this.flags & Flag.InboxEnded) !== 0;
+  }
+  private set inboxEnded(value: boolean) {
+    this.flags = value ? this.flags | Flag.InboxEnded : this.flags & ~Flag.InboxEnded;
+  }
+
+  private get readableWants(): boolean {
+    return (this.flags & Flag.ReadableWants) !== 0;
+  }
+  private set readableWants(value: boolean) {
+    this.flags = value ? this.flags | Flag.ReadableWants : this.flags & ~Flag.ReadableWants;
+  }
+
+  private get closeSent(): boolean {
+    return (this.flags & Flag.CloseSent) !== 0;
+  }
+  private set closeSent(value: boolean) {
+    this.flags = value ? this.flags | Flag.CloseSent : this.flags & ~Flag.CloseSent;
+  }
+
+  private get closeReceived(): boolean {
+    return (this.flags & Flag.CloseReceived) !== 0;
+  }
+  private set closeReceived(value: boolean) {
+    this.flags = value ? this.flags | Flag.CloseReceived : this.flags & ~Flag.CloseReceived;
+  }
+
+  private get channelBusy(): boolean {
+    return (this.flags & Flag.ChannelBusy) !== 0;
+  }
+  private set channelBusy(value: boolean) {
+    this.flags = value ? this.flags | Flag.ChannelBusy : this.flags & ~Flag.ChannelBusy;
+  }
+
+  private get drainListening(): boolean {
+    return (this.flags & Flag.DrainListening) !== 0;
+  }
+  private set drainListening(value: boolean) {
+    this.flags = value ? this.flags | Flag.DrainListening : this.flags & ~Flag.DrainListening;
+  }
+
   constructor(socket: Duplex, head: Buffer, options: WebSocketOptions) {
     super();
     this.socket = socket;
-    this.isServer = options.isServer;
+    if (options.isServer) this.flags |= Flag.IsServer;
     this.protocol = options.protocol ?? '';
     this.extensions = options.extensions ?? '';
     this.deflate = options.deflate ?? null;
-    this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
-    this.maxBufferedAmount = options.maxBufferedAmount ?? Infinity;
+    if (options.closeTimeout !== undefined && options.closeTimeout !== DEFAULT_CLOSE_TIMEOUT) this.closeTimeout = options.closeTimeout;
+    this.bufferLimit = options.maxBufferedAmount ?? NO_BUFFER_LIMIT;
     const maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
 
     this.sender = new Sender(socket, !this.isServer, this.deflate, this);
@@ -277,19 +484,12 @@ export class WebSocket extends EventEmitter {
     // a Transform per connection (measured: ~10% of handshake CPU and a third of idle heap).
     this.parser = new FrameParser(
       { requireMask: this.isServer, maxPayload, allowRsv1: this.deflate !== null },
-      this.receiver.onFrame,
+      this.receiver,
       this.receiver,
     );
 
     const keepAlive = options.keepAlive;
-    this.heartbeat =
-      keepAlive
-        ? new Heartbeat(
-            keepAlive,
-            () => this.sendControl(Opcode.Ping, Buffer.alloc(0)),
-            () => this.onDeadPeer(),
-          )
-        : null;
+    this.heartbeat = keepAlive ? new Heartbeat(keepAlive, this) : null;
 
     // TCP settings belong to TCP sockets only: an HTTP/2 stream has a setTimeout of its own, and its
     // session's socket is shared with other streams.
@@ -392,8 +592,16 @@ export class WebSocket extends EventEmitter {
 
   /**
    * Sends one message: strings as text, bytes as binary unless `type` says otherwise; a {@link PreparedMessage}
-   * carries its own type (`type` is ignored) and is sent without being framed again. Resolves once the socket
-   * can take more.
+   * carries its own type (`type` is ignored) and is sent without being framed again.
+   *
+   * The promise paces the sender: it is already resolved when the message was taken while fewer than 256 KiB
+   * waited to be sent (`bufferedAmount`), whatever the message's own size; otherwise it resolves once the
+   * socket has written what it holds ('drain'). So `await ws.writeMessage(…)` in a loop keeps at most 256 KiB
+   * plus one message buffered per connection, and never waits while the peer keeps up. Resolving means the
+   * connection accepted the message, not that the peer received it: a failure after that (the connection
+   * breaks before the bytes are out) is reported by 'close' (and 'error'), as for bytes already written.
+   * It rejects when the connection is not open, or when `maxBufferedAmount` is exceeded (the connection then
+   * closes with 1008).
    */
   writeMessage(data: string | Uint8Array | PreparedMessage, type?: MessageType, options?: WriteOptions): Promise<void> {
     if (data instanceof PreparedMessage) return this.writePrepared(data, options?.compress !== false);
@@ -427,8 +635,9 @@ export class WebSocket extends EventEmitter {
   // Sends a whole message now, unless a streamed message holds the channel: then when its turn comes.
   private sendInTurn(opcode: number, payload: Buffer, compress: boolean, prepared: PreparedMessage | null): Promise<void> {
     if (!this.channelBusy && !this.channelQueue?.length) {
+      const before = this.sender.bufferedAmount;
       this.sendWhole(opcode, payload, compress, prepared);
-      return this.afterSend();
+      return this.afterSend(before);
     }
     return new Promise<void>((resolve, reject) => {
       (this.channelQueue ??= []).push(() => {
@@ -437,8 +646,9 @@ export class WebSocket extends EventEmitter {
           reject(stillNotOpen);
           return;
         }
+        const before = this.sender.bufferedAmount;
         this.sendWhole(opcode, payload, compress, prepared);
-        this.afterSend().then(resolve, reject);
+        this.afterSend(before).then(resolve, reject);
       });
     });
   }
@@ -465,8 +675,8 @@ export class WebSocket extends EventEmitter {
         if (this.state === State.Open) this.sendPrepared(prepared, compress);
       });
     }
-    if (this.sender.bufferedAmount > this.maxBufferedAmount) {
-      this.fail(new WebSocketError(CloseCode.PolicyViolation, `The peer reads too slowly: over ${this.maxBufferedAmount} bytes buffered`));
+    if (this.overBufferLimit()) {
+      this.fail(new WebSocketError(CloseCode.PolicyViolation, `The peer reads too slowly: over ${this.bufferLimit} bytes buffered`));
     }
     return DELIVER_QUEUED;
   }
@@ -850,8 +1060,9 @@ export class WebSocket extends EventEmitter {
         }
         // The first frame decides for the whole message: RSV1 is set there or nowhere.
         if (first) compress = this.shouldCompress(Infinity, undefined);
+        const before = this.sender.bufferedAmount;
         this.sender.send(first ? opcode : Opcode.Continuation, data, fin, compress, undefined, first);
-        this.afterSend().then(() => callback(), callback);
+        this.afterSend(before).then(() => callback(), callback);
       },
       releaseChannel: () => {
         this.channelBusy = false;
@@ -870,13 +1081,19 @@ export class WebSocket extends EventEmitter {
     return this.deflate !== null && options?.compress !== false && length >= this.deflate.threshold;
   }
 
-  // Resolves now when the socket has room, else at 'drain'; enforces maxBufferedAmount.
-  private afterSend(): Promise<void> {
-    if (this.sender.bufferedAmount > this.maxBufferedAmount) {
-      this.fail(new WebSocketError(CloseCode.PolicyViolation, `The peer reads too slowly: over ${this.maxBufferedAmount} bytes buffered`));
+  private overBufferLimit(): boolean {
+    return this.bufferLimit !== NO_BUFFER_LIMIT && this.sender.bufferedAmount > this.bufferLimit;
+  }
+
+  // The pace of writeMessage() (see there): resolves now when the message was taken while fewer than
+  // WRITE_HIGH_WATER_MARK bytes were waiting (`before`: bufferedAmount before it), or when the socket has room
+  // anyway; else at 'drain'. Enforces maxBufferedAmount.
+  private afterSend(before: number): Promise<void> {
+    if (this.overBufferLimit()) {
+      this.fail(new WebSocketError(CloseCode.PolicyViolation, `The peer reads too slowly: over ${this.bufferLimit} bytes buffered`));
       return Promise.reject(this.notOpenError() ?? new CloseError(CloseCode.Abnormal, '', false));
     }
-    if (!this.sender.needsDrain) return RESOLVED;
+    if (before < WRITE_HIGH_WATER_MARK || !this.sender.needsDrain) return RESOLVED;
     this.listenForDrain();
     return new Promise<void>((resolve, reject) => (this.drainWaiters ??= []).push({ resolve, reject }));
   }
@@ -942,7 +1159,13 @@ export class WebSocket extends EventEmitter {
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
-  private onDeadPeer(): void {
+  /** @internal The heartbeat's ping. */
+  sendHeartbeatPing(): void {
+    this.sendControl(Opcode.Ping, EMPTY_PAYLOAD);
+  }
+
+  /** @internal The heartbeat's ping went unanswered. */
+  heartbeatExpired(): void {
     this.failure ??= new WebSocketError(CloseCode.Abnormal, 'The peer stopped answering pings (keepAlive)');
     this.socket.destroy();
   }

@@ -218,14 +218,36 @@ describe('readMessage() and writeMessage() promises', () => {
     expect((await got).data.toString()).toBe('fits');
   });
 
-  test('writeMessage() waits for drain when the socket is full, and resolves after it', async () => {
+  test('writeMessage() takes a message larger than the high-water mark at once when nothing waited to be sent', async () => {
     const { server, client } = await pair();
-    // Nobody reads on the server: a large enough message fills the client's socket buffer.
     const big = Buffer.alloc(8 * 1024 * 1024);
     const write = client.writeMessage(big);
-    expect(await settledNow(write)).toBe('pending');
-    const m = await server.readMessage();
-    expect(m.data.length).toBe(big.length);
-    await expect(write).resolves.toBeUndefined();
+    expect(await settledNow(write)).toEqual({ value: undefined });
+    expect(client.bufferedAmount).toBeGreaterThan(256 * 1024);
+    expect((await server.readMessage()).data.length).toBe(big.length);
+  });
+
+  test('writeMessage() waits for drain while 256 KiB or more wait to be sent, and resolves after it', async () => {
+    const { server, client } = await pair();
+    // Nobody reads on the server yet: the first message is still buffered when the second is written.
+    const big = Buffer.alloc(8 * 1024 * 1024);
+    const first = client.writeMessage(big);
+    const second = client.writeMessage('after');
+    expect(await settledNow(first)).toEqual({ value: undefined });
+    expect(await settledNow(second)).toBe('pending');
+    expect((await server.readMessage()).data.length).toBe(big.length);
+    expect((await server.readMessage()).data.toString()).toBe('after');
+    await expect(second).resolves.toBeUndefined();
+  });
+
+  test('writeMessage() does not wait while less than 256 KiB waits to be sent', async () => {
+    const { server, client } = await pair();
+    const chunk = Buffer.alloc(64 * 1024);
+    const writes = [client.writeMessage(chunk), client.writeMessage(chunk), client.writeMessage(chunk), client.writeMessage(chunk)];
+    expect(await Promise.all(writes.map((w) => settledNow(w)))).toEqual(writes.map(() => ({ value: undefined })));
+    const fifth = client.writeMessage(chunk);
+    expect(await settledNow(fifth)).toBe('pending');
+    for (let i = 0; i < 5; i++) expect((await server.readMessage()).data.length).toBe(chunk.length);
+    await expect(fifth).resolves.toBeUndefined();
   });
 });

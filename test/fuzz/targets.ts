@@ -108,7 +108,7 @@ export function receiverProperty(maxPayload = 500): fc.IPropertyWithHooks<[Buffe
       resume: () => undefined, resumeReading: () => undefined,
     } as unknown as ReceiverSink;
     const receiver = new Receiver({ maxPayload, deflate: null }, sink);
-    const parser = new FrameParser({ requireMask: true, maxPayload }, receiver.onFrame);
+    const parser = new FrameParser({ requireMask: true, maxPayload }, receiver);
     for (const c of chunks) {
       if (failed || closedFrame) return;
       try {
