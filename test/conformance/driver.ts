@@ -65,6 +65,10 @@ export const WRITE_MODES: readonly WriteMode[] = ['whole', 'bytes', 'random'];
 
 /** Default deadline of every wait, in milliseconds. */
 export const DEADLINE = 5000;
+
+// Streams one HTTP/2 client session carries before the harness starts a new one (see closeConnections).
+const STREAMS_PER_SESSION = 500;
+
 /** How long "nothing more arrives" is watched for. */
 export const QUIET = 150;
 
@@ -759,6 +763,7 @@ export class Harness {
   private session: http2.ClientHttp2Session | null = null;
   private nextId = 1;
   private sessionDropped = false;
+  private streamsOnSession = 0;
 
   constructor(role: Role, options: HarnessOptions = {}) {
     this.role = role;
@@ -810,9 +815,17 @@ export class Harness {
     if (dropped || s.closed || s.destroyed) {
       // The next test starts on a new session.
       this.session = null;
+      this.streamsOnSession = 0;
       s.destroy();
       if (this.role === 'client') for (const rs of this.h2?.sessions ?? []) rs.destroy();
       if (!dropped) throw new Error(`The HTTP/2 session did not survive the test (${s.destroyed ? 'destroyed' : 'closed'}): one WebSocket's end must not end the session`);
+    } else if (this.streamsOnSession >= STREAMS_PER_SESSION) {
+      // Every test ends by resetting its streams from both ends. A server's nghttp2 (the rapid-reset
+      // mitigation of CVE-2023-44487) ends a session with GOAWAY INTERNAL_ERROR once its peer has reset
+      // about 1,000 streams faster than ~33 a second: what a suite does, not what wsflow does.
+      this.session = null;
+      this.streamsOnSession = 0;
+      s.close();
     }
   }
 
@@ -855,6 +868,7 @@ export class Harness {
 
   private async sessionTo(origin: string): Promise<http2.ClientHttp2Session> {
     this.session ??= await openSession(origin);
+    this.streamsOnSession++;
     return this.session;
   }
 
