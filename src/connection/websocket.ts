@@ -13,6 +13,7 @@ import { Heartbeat, HeartbeatHost, KeepAliveOptions } from './keepalive';
 import { MessageReader, MessageWriter, MessageWriterHost } from './message-streams';
 import { MessageStreamTarget, MessageType, Receiver } from './receiver';
 import { Sender } from './sender';
+import { dropTransport, isDropError } from './drop';
 
 export type { MessageType } from './receiver';
 export { MessageReader, MessageWriter } from './message-streams';
@@ -215,9 +216,6 @@ function socketOnClose(this: OwnedSocket): void {
 }
 function socketOnError(this: OwnedSocket, err: Error): void {
   this[kWebSocket]?.handleSocketError(err);
-}
-function destroySocket(socket: Duplex): void {
-  socket.destroy();
 }
 function socketOnDrain(this: OwnedSocket): void {
   this[kWebSocket]?.handleDrain();
@@ -842,9 +840,9 @@ export class WebSocket extends EventEmitter implements HeartbeatHost {
     return this.whenClosed();
   }
 
-  /** Destroys the TCP connection at once, without a closing handshake (the close code reported is 1006). */
+  /** Drops the connection at once (TCP destroyed; an HTTP/2 stream reset with CANCEL), without a closing handshake (reported as 1006). */
   terminate(): void {
-    this.socket.destroy();
+    dropTransport(this.socket);
   }
 
   // ---- incoming -------------------------------------------------------------------------------
@@ -891,7 +889,7 @@ export class WebSocket extends EventEmitter implements HeartbeatHost {
     } else if (!this.closeSent) {
       if (++this.pendingPongs > MAX_PENDING_PONGS) {
         this.fail(new WebSocketError(CloseCode.PolicyViolation, 'Ping flood: too many pongs waiting to be sent'));
-        this.socket.destroy();
+        dropTransport(this.socket);
         return false;
       }
       this.onPongFlushed ??= () => {
@@ -1167,19 +1165,20 @@ export class WebSocket extends EventEmitter implements HeartbeatHost {
   /** @internal The heartbeat's ping went unanswered. */
   heartbeatExpired(): void {
     this.failure ??= new WebSocketError(CloseCode.Abnormal, 'The peer stopped answering pings (keepAlive)');
-    this.socket.destroy();
+    dropTransport(this.socket);
   }
 
   private armCloseTimer(): void {
     if (this.closeTimer !== null || this.state === State.Closed) return;
     // A shared function, not a closure: one is armed for every connection that closes.
-    this.closeTimer = setTimeout(destroySocket, this.closeTimeout, this.socket);
+    this.closeTimer = setTimeout(dropTransport, this.closeTimeout, this.socket);
     this.closeTimer.unref();
   }
 
   /** @internal */
   handleSocketError(err: Error): void {
     // A reset after we closed is routine; before, the application may want to know.
+    if (isDropError(err)) return;
     if (!this.closeSent && this.state !== State.Closed && this.listenerCount('error') > 0) this.emit('error', err);
   }
 

@@ -4,6 +4,7 @@
 // is done (§7.1.1: the server closes first; the client SHOULD wait for it).
 // Over HTTP/2 (RFC 8441 §5) the TCP FIN is END_STREAM and a TCP reset a RST_STREAM; every
 // case there also requires the session to outlive the WebSocket (the harness checks it after each test).
+import * as http2 from 'http2';
 import { DEADLINE, OP, QUIET, closePayload, forEachRole, useHarness, type Connection, type RawPeer, type Transport } from './driver';
 
 const VALID_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999];
@@ -223,6 +224,23 @@ forEachRole(
         const conns = [await h.connect(), await h.connect(), await h.connect()];
         h.dropSession();
         for (const c of conns) await expect(c.closed).resolves.toEqual({ code: 1006, reason: '', wasClean: false });
+      });
+      test('a stream wsflow drops (closeTimeout) is reset with CANCEL, as a TCP reset is represented', async () => {
+        const conn = await h.connect();
+        void conn.ws.close(1000);
+        await conn.peer.expectClose(1000);
+        await conn.peer.waitFor('the stream to be reset', () => (conn.peer.closed ? true : undefined));
+        expect(conn.peer.rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
+      });
+      test('terminate() resets the stream with CANCEL, and no error is reported for it', async () => {
+        const conn = await h.connect();
+        const errors: Error[] = [];
+        conn.ws.on('error', (e: Error) => errors.push(e));
+        conn.ws.terminate();
+        await conn.peer.waitFor('the stream to be reset', () => (conn.peer.closed ? true : undefined));
+        expect(conn.peer.rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
+        await expect(conn.closed).resolves.toMatchObject({ code: 1006, wasClean: false });
+        expect(errors).toEqual([]);
       });
     });
   },
