@@ -73,6 +73,24 @@ describe('FrameEncoder as a stream', () => {
     }
   });
 
+  test('bytes already pushed are never overwritten by later batches (segments share a slab, never reused)', async () => {
+    const encoder = new FrameEncoder({ mask: false });
+    const pushes: Buffer[] = [];
+    encoder.on('data', (b: Buffer) => pushes.push(b));
+    // Far more than one slab's worth (1 MiB), in many batches, each frame filled with its own byte.
+    for (let batch = 0; batch < 64; batch++) {
+      for (let i = 0; i < 20; i++) encoder.write({ opcode: Opcode.Binary, payload: Buffer.alloc(1000, (batch * 20 + i) & 0xff) });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    encoder.end();
+    await new Promise((resolve) => encoder.on('end', resolve));
+    const frames = parseAll(Buffer.concat(pushes), false);
+    expect(frames).toHaveLength(64 * 20);
+    frames.forEach((f, n) => expect(f.payload.equals(Buffer.alloc(1000, n & 0xff))).toBe(true));
+    // Segments are views of a slab, not buffers of their own.
+    expect(pushes.some((b) => b.buffer.byteLength > b.length)).toBe(true);
+  });
+
   test('an unmasked payload of 2 KiB or more is pushed as it is, its header with the frames before it', async () => {
     const encoder = new FrameEncoder();
     const pushes: Buffer[] = [];
