@@ -7,8 +7,9 @@
  *   npm run bench -- --quick           < 2 min: 100 connections only, short windows
  *   npm run bench -- --reps 5 --duration 3000 --warmup 1000
  *   npm run bench -- --cells bin-64B-c100,handshake --impls wsflow,ws-bufferutil
- *   npm run bench -- --wsflow-api data      (event | await | data | pipe: which wsflow API the `wsflow` server uses;
- *                                      `wsflow-await` always runs the README's `for await` idiom beside it)
+ *   npm run bench -- --wsflow-api data      (event | await | data | pipe | event-retain: which wsflow API the `wsflow`
+ *                                      server uses; `wsflow-await` always runs the README's `for await` idiom beside it;
+ *                                      event-retain keeps each connection's last message, as a parked for-await does)
  *   npm run bench -- --impls wsflow,wsflow-await,ws,floor   (floor: the raw `net` echo server, bench/e2e/servers/floor-echo.ts)
  *   npm run bench -- --no-docs          print only, leave docs/ alone
  *   npm run bench -- --render FILE      rewrite docs from a saved results file (.bench-tmp/e2e/*.json)
@@ -84,7 +85,7 @@ function parseOptions(argv: readonly string[]): Options {
   for (const i of impls) if (!IMPLS.includes(i)) throw new Error(`unknown implementation ${i} (known: ${IMPLS.join(', ')})`);
   if (!impls.includes('wsflow')) impls.unshift('wsflow');
   const api = flags.get('wsflow-api') ?? 'event';
-  if (!['event', 'await', 'data', 'pipe'].includes(api)) throw new Error('--wsflow-api takes event, await, data or pipe');
+  if (!['event', 'await', 'data', 'pipe', 'event-retain'].includes(api)) throw new Error('--wsflow-api takes event, await, data, pipe or event-retain');
   return {
     quick,
     reps,

@@ -1,12 +1,15 @@
 // wsflow echo server for the end-to-end benchmark (bench/run.ts).
 //
-//   node --expose-gc dist/bench/e2e/servers/wsflow-echo.js [--port 0] [--compress] [--api event|await|data|pipe]
+//   node --expose-gc dist/bench/e2e/servers/wsflow-echo.js [--port 0] [--compress] [--api event|await|data|pipe|event-retain]
 //
 // The default API, `event`, is the exact analog of the ws echo server it is compared with:
 // `ws.on('message', (data, type) => ws.writeMessage(data, type))` — no queue, no backpressure, like
 // ws's `on('message')` + `send()`. `await` is the README's backpressured idiom
 // (`for await (const m of ws) await ws.writeMessage(m.data, m.type)`); `data` (readable.on('data')) and
 // `pipe` (readable.pipe(writable)) compare the stream APIs: `npm run bench -- --wsflow-api await`.
+// `event-retain` is `event` keeping each connection's last message until the next one arrives, as a parked
+// `for await` loop does (V8 keeps the loop's binding alive while it waits): it separates that cost of the
+// consumer's code from the library's (`--wsflow-api event-retain --impls wsflow,wsflow-await`).
 import { WebSocketServer, maskImplementation, type WebSocket } from '../../../src';
 import { MAX_PAYLOAD, parseArgs, serveControl } from './control';
 
@@ -33,6 +36,13 @@ const handlers: Record<string, (ws: WebSocket) => void> = {
   event: (ws) => {
     ws.on('message', (data, type) => {
       ws.writeMessage(data, type).catch(noop);
+    });
+  },
+  'event-retain': (ws) => {
+    let last: Buffer | null = null;
+    ws.on('message', (data, type) => {
+      last = data;
+      ws.writeMessage(last, type).catch(noop);
     });
   },
   data: (ws) => {
