@@ -4,7 +4,7 @@
  * is written, so both idioms see exactly the same batching (in the end-to-end bench the batch size depends
  * on scheduling, which on a shared machine moves the per-core figures more than the idiom does).
  *
- *   node dist/bench/idiom.js [--sizes 64,1024,65536] [--batch 8] [--reps 7] [--ms 300]
+ *   node dist/bench/idiom.js [--sizes 64,1024,65536] [--batch 8] [--reps 7] [--ms 300] [--language no] [--lifecycle no]
  *   node --cpu-prof dist/bench/idiom.js --only await --sizes 64     (one idiom alone, e.g. to profile it)
  *   node dist/bench/idiom.js --sizes 1048576 --batch 1 --conns 100 --chunk 65536   (large messages over many
  *                                      connections, each read a socket-sized chunk: what each idiom keeps alive
@@ -17,6 +17,11 @@
  * turns once (setImmediate) so the await idioms' microtasks and the sender's tick-end flush run, the same
  * for all. Then the CPU cost of a connection's lifetime with each idiom (--lifecycle no skips it). Prints CPU ns per message (process.cpuUsage: preemption by other jobs is not counted; median
  * of repetitions) and each idiom ÷ events, repetition by repetition.
+ *
+ * First it prints the language's own share (--language no skips it): the same two shapes with no WebSocket,
+ * a bare async iterator that always has a value ready (`Promise.resolve({ value, done })`, what wsflow's
+ * iterator returns when a message is waiting) looped with `for await` + `await` of a resolved promise, against
+ * a bare function call + `.catch()` on it. What the await idiom costs beyond that difference is wsflow's.
  */
 import { Duplex } from 'stream';
 import { WebSocket } from '../src/connection/websocket';
@@ -166,6 +171,54 @@ async function measureLifecycle(idiom: Idiom, ms: number): Promise<number> {
   return ((used.user + used.system) * 1000) / n;
 }
 
+const RESOLVED = Promise.resolve();
+
+/** CPU ns per message of the await shape minus the event shape, in bare JavaScript (see the header). */
+async function languageShare(ms: number): Promise<{ awaitNs: number; eventNs: number }> {
+  const data = Buffer.alloc(8);
+  const iterator: AsyncIterableIterator<{ type: string; data: Buffer }> = {
+    next: () => Promise.resolve({ value: { type: 'binary', data }, done: false }),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+  const handler = (_data: Buffer, _type: string): void => {
+    RESOLVED.catch(noop);
+  };
+  const run = async (shape: 'await' | 'event', n: number): Promise<void> => {
+    if (shape === 'await') {
+      let i = 0;
+      for await (const m of iterator) {
+        await RESOLVED;
+        if (++i === n || m.data.length === 0) break;
+      }
+      return;
+    }
+    // A turn per 8 messages, as a read of 8 frames gives the event idiom.
+    for (let i = 0; i < n; i++) {
+      handler(data, 'binary');
+      if ((i & 7) === 7) await null;
+    }
+  };
+  const timed = async (shape: 'await' | 'event'): Promise<number> => {
+    const n = 20_000;
+    let total = 0;
+    let used = 0;
+    const until = process.hrtime.bigint() + BigInt(Math.round(ms * 1e6));
+    while (process.hrtime.bigint() < until) {
+      const start = process.cpuUsage();
+      await run(shape, n);
+      const cpu = process.cpuUsage(start);
+      used += cpu.user + cpu.system;
+      total += n;
+    }
+    return (used * 1000) / total;
+  };
+  await timed('await');
+  await timed('event');
+  return { awaitNs: await timed('await'), eventNs: await timed('event') };
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -183,6 +236,14 @@ async function main(): Promise<void> {
   const chunk = Number(args.get('chunk') ?? 0);
   const reads = chunk > 0 ? `${chunk} B per read` : `${batch} frames per read`;
   console.log(`node ${process.version}; batch ${batch} frames, ${reads}, ${conns} conn(s); ${reps} reps × ${ms} ms; CPU ns per message (median), the event-loop turn per batch (none) included`);
+  if (args.get('language') !== 'no') {
+    const shares: Array<{ awaitNs: number; eventNs: number }> = [];
+    for (let rep = 0; rep < Math.min(reps, 5); rep++) shares.push(await languageShare(ms));
+    const a = median(shares.map((x) => x.awaitNs));
+    const e = median(shares.map((x) => x.eventNs));
+    const d = median(shares.map((x) => x.awaitNs - x.eventNs));
+    console.log(`language share, no WebSocket: for await + await ${a.toFixed(0)} ns, call + .catch ${e.toFixed(0)} ns: the await shape costs ${d.toFixed(0)} ns more per message`);
+  }
   for (const size of sizes) {
     const results = new Map<Idiom | 'none', number[]>();
     const ratios = new Map<Idiom, number[]>();
