@@ -1,5 +1,5 @@
 import { Transform, TransformCallback } from 'stream';
-import { toBuffer } from './buffers';
+import { toBuffer, viewOf } from './buffers';
 import { FrameInput } from './frame';
 import { checkFrameInput, firstHeaderByte, frameHeaderLength, writeFrameHeader } from './frame-serializer';
 import { maskInto } from './mask';
@@ -29,6 +29,7 @@ const WRITABLE_HIGH_WATER_MARK = 128;
 // The price: a segment a reader keeps pins its slab (at most 1 MiB), as Node's own pool does at 8 KiB.
 const SLAB_SIZE = 1024 * 1024;
 let slab: Buffer | null = null;
+let slabBuffer: ArrayBufferLike | null = null;
 let slabUsed = 0;
 
 // A buffer of `size` bytes for one segment: a view of the slab, or its own beyond a quarter of it.
@@ -36,9 +37,11 @@ function segment(size: number): Buffer {
   if (size > SLAB_SIZE / 4) return Buffer.allocUnsafe(size);
   if (slab === null || slabUsed + size > SLAB_SIZE) {
     slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    slabBuffer = slab.buffer;
     slabUsed = 0;
   }
-  const out = slab.subarray(slabUsed, slabUsed + size);
+  // allocUnsafeSlow gives the slab an ArrayBuffer of its own, from offset 0.
+  const out = viewOf(slabBuffer as ArrayBufferLike, slabUsed, size);
   slabUsed += size;
   return out;
 }

@@ -1,7 +1,8 @@
 import { CloseCode, WebSocketError } from '../errors';
 import { ByteAccumulator } from './byte-accumulator';
 import { Frame, MAX_CONTROL_PAYLOAD, Opcode, isControlOpcode, isKnownOpcode } from './frame';
-import { rotateKey, unmaskInto, unmaskWithKey } from './mask';
+import { viewOf } from './buffers';
+import { rotateKey, unmaskInChunk, unmaskInto, unmaskWithKey } from './mask';
 
 /** Options of the frame parser, shared by `FrameDecoder` and the connection. */
 export interface FrameParserOptions {
@@ -86,6 +87,10 @@ export class FrameParser {
   // The chunk being read and the read position in it; released once consumed so no view pins it.
   private chunk: Buffer = EMPTY;
   private pos = 0;
+  // The chunk's ArrayBuffer and byteOffset, read on its first whole frame (null until then): those accessors
+  // are slow on a Buffer, and every frame in the chunk needs them for its view and its unmasking.
+  private chunkBuffer: ArrayBufferLike | null = null;
+  private chunkBase = 0;
   // A header field cut by a chunk boundary is gathered here (at most 8 bytes: the 64-bit length).
   private scratch: Buffer | null = null;
   private scratchFill = 0;
@@ -168,6 +173,7 @@ export class FrameParser {
     if (this.state === State.Failed) return true;
     if (this.paused) throw new Error('FrameParser.push() while paused: wait for resume()');
     this.chunk = chunk;
+    this.chunkBuffer = null;
     this.pos = 0;
     return this.run();
   }
@@ -210,12 +216,14 @@ export class FrameParser {
       this.state = State.Failed;
       this.paused = false;
       this.chunk = EMPTY;
+      this.chunkBuffer = null;
       this.partial?.reset();
       this.assembly = null;
       throw err;
     }
     if (this.paused) return false;
     this.chunk = EMPTY;
+    this.chunkBuffer = null;
     this.field = EMPTY;
     return true;
   }
@@ -267,11 +275,22 @@ export class FrameParser {
     if (length > this.maxPayload) throw tooBig(length, this.maxPayload);
     this.payloadLength = length;
     this.pos = start + length;
-    const data = chunk.subarray(start, start + length);
+    const data = this.viewOfChunk(start, length);
     if (masked && length > 0) {
-      unmaskWithKey(data, chunk[keyAt] | (chunk[keyAt + 1] << 8) | (chunk[keyAt + 2] << 16) | (chunk[keyAt + 3] << 24));
+      const key32 = chunk[keyAt] | (chunk[keyAt + 1] << 8) | (chunk[keyAt + 2] << 16) | (chunk[keyAt + 3] << 24);
+      unmaskInChunk(chunk, this.chunkBase, this.chunkBuffer as ArrayBufferLike, start, length, key32, data);
     }
     return this.emitFrame(data);
+  }
+
+  // A Buffer viewing `length` bytes of the chunk from `start`, the chunk's buffer and offset read once per chunk.
+  private viewOfChunk(start: number, length: number): Buffer {
+    let buffer = this.chunkBuffer;
+    if (buffer === null) {
+      buffer = this.chunkBuffer = this.chunk.buffer;
+      this.chunkBase = this.chunk.byteOffset;
+    }
+    return viewOf(buffer, this.chunkBase + start, length);
   }
 
   private readHeader(): boolean {
@@ -352,7 +371,7 @@ export class FrameParser {
       const wanted = this.payloadLength - collected;
       if (collected === 0 && available >= wanted) {
         // The whole payload is in this chunk: a view of it, unmasked in place.
-        const data = this.chunk.subarray(this.pos, this.pos + wanted);
+        const data = this.viewOfChunk(this.pos, wanted);
         this.pos += wanted;
         if (this.masked && wanted > 0) unmaskWithKey(data, this.maskKey);
         return this.emitFrame(data);

@@ -1,5 +1,6 @@
 import type { Duplex } from 'stream';
 import { Opcode } from '../codec/frame';
+import { viewOf } from '../codec/buffers';
 import { firstHeaderByte, frameHeaderLength, serializeFrame, writeFrameHeader } from '../codec/frame-serializer';
 import { maskInto } from '../codec/mask';
 import type { PerMessageDeflate } from '../extensions/permessage-deflate';
@@ -13,6 +14,9 @@ const COALESCE_MAX = 4096;
 // slab alive until the write is done, and the next runs go to a fresh slab once this one is used up.
 const SLAB_SIZE = 64 * 1024;
 let slab: Buffer | null = null;
+// The slab's ArrayBuffer (it starts at offset 0: allocUnsafeSlow), kept so a flush makes its view without
+// Buffer's slow `buffer` accessor.
+let slabBuffer: ArrayBufferLike | null = null;
 let slabUsed = 0;
 // The sender whose run ends where the slab's free space begins: only it can grow its run in place.
 let slabTail: Sender | null = null;
@@ -307,6 +311,7 @@ export class Sender {
     }
     if (slab === null || slabUsed + size > SLAB_SIZE) {
       slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      slabBuffer = slab.buffer;
       slabUsed = 0;
     }
     this.run = slab;
@@ -339,7 +344,8 @@ export class Sender {
     const socket = this.socket;
     // Bytes already waiting mean this write waits too: it gets its own copy rather than pin the shared slab.
     const waits = this.corked ? this.backlogged : socket.writableLength > 0;
-    const bytes = waits ? Buffer.from(run.subarray(start, end)) : run.subarray(start, end);
+    const view = viewOf(run === slab ? (slabBuffer as ArrayBufferLike) : run.buffer, start, end - start);
+    const bytes = waits ? Buffer.from(view) : view;
     socket.write(bytes, callbacks === null ? undefined : typeof callbacks === 'function' ? callbacks : callAll(callbacks));
   }
 

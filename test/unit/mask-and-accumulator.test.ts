@@ -30,7 +30,7 @@ describe.each([
   ['WebAssembly SIMD', true, false, ['wasm']],
   ['bufferutil when installed', false, false, ['bufferutil', 'wasm']],
 ])('masking (%s)', (_name, noNative, noWasm, expected) => {
-  const { applyMask: mask, maskInto, maskImplementation, rotateKey, unmaskInto, unmaskWithKey } = loadMask(noNative, noWasm);
+  const { applyMask: mask, maskInto, maskImplementation, rotateKey, unmaskInChunk, unmaskInto, unmaskWithKey } = loadMask(noNative, noWasm);
 
   test('picks the expected implementation', () => {
     expect(expected).toContain(maskImplementation);
@@ -53,6 +53,27 @@ describe.each([
         expect(backing.subarray(shift + length).every((b) => b === 0xaa)).toBe(true);
       }),
       { numRuns: 40 },
+    );
+  });
+
+  test('unmaskInChunk unmasks a payload inside a chunk that is itself a view, at any size and alignment, and nothing around it', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2100 }), fc.nat(9), fc.nat(13), fc.integer(), (length, chunkShift, start, key32) => {
+        // The chunk starts `chunkShift` bytes into its ArrayBuffer, as a pooled Buffer or a socket read may.
+        const backing = Buffer.alloc(chunkShift + start + length + 16, 0xaa);
+        const chunk = backing.subarray(chunkShift);
+        const data = Buffer.alloc(length);
+        for (let i = 0; i < length; i++) data[i] = (key32 + i * 77) & 0xff;
+        chunk.set(data, start);
+        const key = Buffer.alloc(4);
+        key.writeInt32LE(key32 | 0);
+        const view = chunk.subarray(start, start + length);
+        unmaskInChunk(chunk, chunk.byteOffset, chunk.buffer, start, length, key32 | 0, view);
+        expect(Buffer.from(view).equals(Buffer.from(byteLoop(data, key)))).toBe(true);
+        expect(backing.subarray(0, chunkShift + start).every((b) => b === 0xaa)).toBe(true);
+        expect(backing.subarray(chunkShift + start + length).every((b) => b === 0xaa)).toBe(true);
+      }),
+      { numRuns: 400 },
     );
   });
 

@@ -68,9 +68,28 @@ export function loadWasmMasker(): WasmMasker | null {
   // Views are made with the constructor, not subarray(): subarray() looks up the species constructor and
   // cost as much as masking 200 bytes in the 125-byte encode. The payload is read in place when it fits in one
   // chunk (no view at all); only the copy out of a partial chunk needs a fresh one.
+  // The view of the module's first n bytes that the result is copied out of: kept for the last n, as
+  // consecutive payloads mostly have one size, and a view costs as much to make as copying 1 KiB out of it.
+  let outLength = CHUNK;
+  let outView = fullChunk;
+  const resultOf = (n: number): Uint8Array => {
+    if (n !== outLength) {
+      outView = new Uint8Array(memory, 0, n);
+      outLength = n;
+    }
+    return outView;
+  };
+
   return {
     memory: exports.memory,
     xorInPlace(data, start, length, key32) {
+      if (start === 0 && length === data.length && length <= CHUNK) {
+        // The whole view in one trip: its `buffer` and `byteOffset` (slow accessors on a Buffer) are not needed.
+        scratch.set(data, 0);
+        xor(0, length, key32);
+        data.set(resultOf(length), 0);
+        return;
+      }
       const buffer = data.buffer;
       const base = data.byteOffset + start;
       for (let done = 0; done < length; done += CHUNK) {
@@ -86,7 +105,7 @@ export function loadWasmMasker(): WasmMasker | null {
       if (length <= CHUNK) {
         scratch.set(source, 0);
         xor(0, length, key32);
-        target.set(length === CHUNK ? fullChunk : new Uint8Array(memory, 0, length), offset);
+        target.set(resultOf(length), offset);
         return;
       }
       const buffer = source.buffer;
