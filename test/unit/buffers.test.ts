@@ -1,4 +1,4 @@
-import { isBuffer, toBuffer } from '../../src/codec/buffers';
+import { isBuffer, toBuffer, viewOf } from '../../src/codec/buffers';
 
 describe('toBuffer / isBuffer', () => {
   test('a Buffer (or a Buffer view) is returned as it is', () => {
@@ -42,5 +42,24 @@ describe('toBuffer / isBuffer', () => {
       new Uint8ClampedArray(2) as unknown as Uint8Array,
     ];
     for (const s of samples) expect(isBuffer(s)).toBe(Buffer.isBuffer(s));
+  });
+});
+
+describe('viewOf', () => {
+  test('is a real Buffer over the given bytes of the ArrayBuffer, not a copy', () => {
+    const chunk = Buffer.alloc(64).subarray(8);
+    chunk.write('hello, world', 10);
+    const view = viewOf(chunk.buffer, chunk.byteOffset + 10, 12);
+    expect(Buffer.isBuffer(view)).toBe(true);
+    expect(view).toBeInstanceOf(Buffer);
+    expect(view.toString()).toBe('hello, world');
+    expect(view.byteOffset).toBe(chunk.byteOffset + 10);
+    expect(view.buffer).toBe(chunk.buffer);
+    view[0] = 0x48;
+    expect(chunk.toString('latin1', 10, 15)).toBe('Hello');
+    expect(viewOf(chunk.buffer, chunk.byteOffset, 0).length).toBe(0);
+    // Buffer methods work on it, as on any Buffer.
+    expect(view.readUInt8(1)).toBe(0x65);
+    expect(view.subarray(7).toString()).toBe('world');
   });
 });
