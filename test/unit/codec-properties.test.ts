@@ -42,6 +42,45 @@ describe('codec properties', () => {
     );
   });
 
+  test('parsers that run inside each other, or pause and resume after another ran, each see their own chunk', async () => {
+    await fc.assert(
+      fc.asyncProperty(framesArb, framesArb, fc.nat(5), async (framesA, framesB, pauseAt) => {
+        const wireA = await encodeFrames(framesA, { mask: true });
+        const wireB = await encodeFrames(framesB, { mask: true });
+        // Each wire padded into a larger chunk at an odd offset, as a pooled or sliced socket read can be.
+        const inChunk = (wire: Buffer, shift: number): Buffer => {
+          const backing = Buffer.alloc(wire.length + shift + 5, 0xee);
+          wire.copy(backing, shift);
+          return backing.subarray(shift, shift + wire.length);
+        };
+        const gotA: Buffer[] = [];
+        const gotB: Buffer[] = [];
+        const parserB = new FrameParser({ requireMask: true, maxPayload: 1 << 20 }, (f) => {
+          gotB.push(Buffer.from(f.payload));
+        });
+        let fedB = false;
+        const parserA = new FrameParser({ requireMask: true, maxPayload: 1 << 20 }, (f) => {
+          gotA.push(Buffer.from(f.payload));
+          // In A's handler, B parses a whole chunk of its own; and A pauses after frame `pauseAt`.
+          if (!fedB) {
+            fedB = true;
+            parserB.push(inChunk(wireB, 3));
+          }
+          return gotA.length - 1 !== pauseAt;
+        });
+        let done = parserA.push(inChunk(wireA, 1));
+        while (!done) {
+          // Another parser runs while A is paused, then A resumes on its held chunk.
+          new FrameParser({ requireMask: true }, () => undefined).push(inChunk(await encodeFrames([{ opcode: Opcode.Ping, payload: Buffer.alloc(40, 9) }], { mask: true }), 2));
+          done = parserA.resume();
+        }
+        expect(gotA.map((b) => b.toString('hex'))).toEqual(framesA.map((f) => f.payload.toString('hex')));
+        expect(gotB.map((b) => b.toString('hex'))).toEqual(framesB.map((f) => f.payload.toString('hex')));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
   test('decoding one byte at a time equals decoding at once', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(controlFrameArb, { minLength: 1, maxLength: 4 }), async (frames) => {
