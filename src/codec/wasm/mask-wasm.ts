@@ -65,9 +65,6 @@ export function loadWasmMasker(): WasmMasker | null {
   const scratch = new Uint8Array(memory);
   const fullChunk = new Uint8Array(memory, 0, CHUNK);
 
-  // Views are made with the constructor, not subarray(): subarray() looks up the species constructor and
-  // cost as much as masking 200 bytes in the 125-byte encode. The payload is read in place when it fits in one
-  // chunk (no view at all); only the copy out of a partial chunk needs a fresh one.
   // The view of the module's first n bytes that the result is copied out of: kept for the last n, as
   // consecutive payloads mostly have one size, and a view costs as much to make as copying 1 KiB out of it.
   let outLength = CHUNK;
@@ -80,6 +77,9 @@ export function loadWasmMasker(): WasmMasker | null {
     return outView;
   };
 
+  // Views are made with the constructor, not subarray(): subarray() looks up the species constructor and
+  // cost as much as masking 200 bytes in the 125-byte encode. The payload is read in place when it fits in one
+  // chunk (no view at all); only the copy out of a partial chunk needs a fresh one.
   return {
     memory: exports.memory,
     xorInPlace(data, start, length, key32) {
